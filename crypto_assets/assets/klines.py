@@ -1,0 +1,148 @@
+"""raw_monthly_klines and normalized_csv: every archive of a month, verified, once; then clean UTC CSVs."""
+
+from __future__ import annotations
+
+import time
+
+import dagster as dg
+
+from crypto_assets.binance.klines import MalformedKlineError
+from crypto_assets.binance.universe import Universe
+from crypto_assets.checks import emit_month_checks, month_check_specs
+from crypto_assets.lake import quality
+from crypto_assets.lake.csv import normalize_month
+from crypto_assets.lake.raw import FAILED, OK, FetchStats, fetch_months
+from crypto_assets.partitions import monthly, run_months
+from crypto_assets.resources import BinanceResource, LakeResource
+
+RAW_CHECKS = {
+    "archives_verified": ("Every ok archive matched the current Binance CHECKSUM; no archive failed.", True),
+}
+CSV_CHECKS = {
+    "rows_match_archives": ("Rows per pair equal the archive's rows minus the exact duplicates dropped.", True),
+    "open_times_on_grid": ("Every open_time lies inside the month and on the interval grid (UTC).", True),
+}
+
+
+class _Progress:
+    """Logs done/total at every 10% and at least every 5 seconds."""
+
+    def __init__(self, log, what: str):
+        self.log, self.what = log, what
+        self.last_time, self.last_decile = time.monotonic(), -1
+
+    def __call__(self, done: int, total: int) -> None:
+        decile = done * 10 // max(total, 1)
+        now = time.monotonic()
+        if decile != self.last_decile or now - self.last_time >= 5 or done == total:
+            self.last_decile, self.last_time = decile, now
+            self.log.info(f"{self.what}: {done}/{total} ({done * 100 // max(total, 1)}%)")
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "raw_monthly_klines",
+            deps=["pair_universe"],
+            partitions_def=monthly,
+            group_name="ingestion",
+            kinds={"python"},
+            description="""Binance spot kline archives (zip) for every pair of the universe, per month, verified.
+
+Each file's sha256 is checked against Binance's current `.CHECKSUM`; a file already on disk that still matches is
+not downloaded again. Months Binance has not published as a monthly archive yet come from the daily archives (and
+are replaced once the monthly one appears). A 404 means the pair had no candles that month (`absent`). Files
+that still fail after retries are listed and fail the run, while every good file is kept.
+
+Layout: `raw/spot/{interval}/{YYYY-MM}/` with a `_manifest.json` (status, source, sha256, bytes per pair).""",
+        )
+    ],
+    check_specs=month_check_specs("raw_monthly_klines", monthly, RAW_CHECKS),
+    can_subset=True,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def raw_monthly_klines(context: dg.AssetExecutionContext, binance: BinanceResource, lake: LakeResource):
+    months = run_months(context)
+    layout = lake.layout
+    symbols = Universe.read(layout.universe_file).symbols
+    context.log.info(f"fetching {len(symbols)} pairs x {len(months)} months ({lake.interval}) "
+                     f"with {binance.download_workers} connections")  # fmt: skip
+    entries, stats = fetch_months(
+        binance.client, layout, months, symbols, workers=binance.download_workers,
+        progress=_Progress(context.log, "archives"),
+    )  # fmt: skip
+    outcomes, failures = [], []
+    for month in months:
+        month_entries = entries[month]
+        daily = sum(1 for e in month_entries.values() if e.status == OK and e.source == "daily")
+        context.add_asset_metadata(
+            {**stats[month].as_metadata(), "pairs_daily_sourced": daily},
+            partition_key=str(month), asset_key="raw_monthly_klines",
+        )  # fmt: skip
+        on_disk = {
+            s: all(layout.raw_file(month, f.name).stat().st_size == f.bytes for f in e.files)
+            for s, e in month_entries.items() if e.status == OK
+        }  # fmt: skip
+        outcomes.append((str(month), quality.archives_verified(month_entries, on_disk)))
+        failures += [f"{month} {s}: {e.error}" for s, e in sorted(month_entries.items()) if e.status == FAILED]
+    total = FetchStats.total(list(stats.values()))
+    yield dg.MaterializeResult(
+        asset_key="raw_monthly_klines",
+        metadata={
+            "run_files_ok": total.files_ok,
+            "run_bytes_downloaded": total.bytes_downloaded,
+            "run_seconds": max((s.seconds for s in stats.values()), default=0.0),
+            "summary": dg.MetadataValue.md(
+                f"**{len(months)} month(s)**, {len(symbols)} pairs: {total.files_ok} ok, {total.files_absent} absent, "
+                f"{total.files_failed} failed, {total.files_skipped_cached} already verified on disk, "
+                f"{total.bytes_downloaded:,} bytes downloaded in {total.requests:,} requests."
+            ),
+        },
+    )
+    if failures:
+        context.log.error("archives that failed after retries:\n" + "\n".join(failures))
+    emit_month_checks(context, "raw_monthly_klines", outcomes, blocking=set(RAW_CHECKS))
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "normalized_csv",
+            deps=["raw_monthly_klines"],
+            partitions_def=monthly,
+            group_name="ingestion",
+            kinds={"python", "csv"},
+            description="""One headed CSV per pair and month, in UTC, from the verified archives.
+
+Columns: `symbol, open_time` (epoch ms), `datetime` (`YYYY-MM-DD HH:MM:SS` UTC), `open, high, low, close, volume,
+quote_volume, trades, taker_buy_base, taker_buy_quote`. Millisecond and microsecond archives (Binance switched on
+2025-01-01) give the same output; exact duplicate rows are dropped and counted; a malformed row fails the month
+with its file, line and text. Daily-sourced months are concatenated and sorted. Only pairs whose archives changed
+are rebuilt. Layout: `csv/{interval}/{YYYY-MM}/{SYMBOL}.csv`.""",
+        )
+    ],
+    check_specs=month_check_specs("normalized_csv", monthly, CSV_CHECKS),
+    can_subset=True,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def normalized_csv(context: dg.AssetExecutionContext, lake: LakeResource):
+    outcomes, totals = [], {"rows": 0, "rebuilt": 0}
+    for month in run_months(context):
+        try:
+            result = normalize_month(lake.layout, month)
+        except MalformedKlineError as exc:
+            raise dg.Failure(f"normalized_csv {month}: {exc}") from exc
+        context.add_asset_metadata(
+            {"rows": result.rows, "symbols": result.symbols, "duplicates_dropped": result.duplicates_dropped,
+             "pairs_rebuilt": result.rebuilt, "pairs_daily_sourced": result.daily_sourced, "seconds": result.seconds,
+             "dagster/row_count": result.rows},
+            partition_key=str(month), asset_key="normalized_csv",
+        )  # fmt: skip
+        totals["rows"] += result.rows
+        totals["rebuilt"] += result.rebuilt
+        outcomes += [(str(month), quality.csv_rows_match_archives(result.per_symbol)),
+                     (str(month), quality.csv_open_times_on_grid(result.per_symbol))]  # fmt: skip
+    yield dg.MaterializeResult(
+        asset_key="normalized_csv", metadata={"run_rows": totals["rows"], "run_pairs_rebuilt": totals["rebuilt"]}
+    )
+    emit_month_checks(context, "normalized_csv", outcomes, blocking=set(CSV_CHECKS))

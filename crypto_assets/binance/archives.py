@@ -1,0 +1,95 @@
+"""Binance archive names and URLs, CHECKSUM files, and safe reading of the one CSV inside an archive zip."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import BinaryIO
+
+from crypto_assets.months import Month
+
+MARKET_PATH = "data/spot"
+# The largest CSV member we accept: a 1s month is ~2.7M rows of ~120 bytes (~330 MB); anything far beyond is a bomb.
+MAX_MEMBER_BYTES = 1 << 30
+_CHECKSUM_RE = re.compile(r"^([0-9a-f]{64}) [ *]?(\S+)\s*$")
+
+
+class ArchiveError(ValueError):
+    """An archive or its CHECKSUM is not what Binance publishes; the message names the file."""
+
+
+def archive_name(symbol: str, interval: str, period: str) -> str:
+    """``BTCUSDT-4h-2025-01.zip`` (monthly, period YYYY-MM) or ``BTCUSDT-4h-2025-01-31.zip`` (daily)."""
+    return f"{symbol}-{interval}-{period}.zip"
+
+
+def archive_path(symbol: str, interval: str, period: str) -> str:
+    """Path of an archive below the data host, e.g. ``data/spot/monthly/klines/BTCUSDT/4h/BTCUSDT-4h-2025-01.zip``."""
+    frequency = "monthly" if len(period) == 7 else "daily"
+    return f"{MARKET_PATH}/{frequency}/klines/{symbol}/{interval}/{archive_name(symbol, interval, period)}"
+
+
+def monthly_prefix(symbol: str | None = None, interval: str | None = None) -> str:
+    """Listing prefix of the monthly kline folders: all pairs, one pair, or one pair's interval."""
+    parts = [f"{MARKET_PATH}/monthly/klines/"]
+    if symbol:
+        parts.append(f"{symbol}/")
+        if interval:
+            parts.append(f"{interval}/")
+    return "".join(parts)
+
+
+def daily_periods(month: Month) -> list[str]:
+    return [day.isoformat() for day in month.days()]
+
+
+def parse_checksum(text: str, expected_name: str) -> str:
+    """The sha256 of a ``<64 hex>  <name>`` CHECKSUM body, checking that it is about ``expected_name``."""
+    match = _CHECKSUM_RE.match(text.strip())
+    if not match:
+        raise ArchiveError(f"CHECKSUM of {expected_name} reads {text[:100]!r}; expected '<64 hex digits>  <name>'")
+    if match.group(2) != expected_name:
+        raise ArchiveError(f"CHECKSUM of {expected_name} names {match.group(2)!r}; expected {expected_name!r}")
+    return match.group(1)
+
+
+def open_member(zip_path: Path, name: str | None = None) -> tuple[zipfile.ZipFile, BinaryIO]:
+    """Open the single CSV inside a Binance archive, refusing anything else (extra members, odd names, bombs).
+
+    ``name`` is the archive's Binance name when the file on disk is named otherwise (a temporary download).
+    Returns the open ZipFile (close it when done) and a binary stream of the member.
+    """
+    name = name or zip_path.name
+    expected = name.removesuffix(".zip") + ".csv"
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ArchiveError(f"{name} is not a readable zip ({exc}); expected a Binance kline archive") from None
+    try:
+        members = archive.infolist()
+        names = [m.filename for m in members]
+        if names != [expected]:
+            raise ArchiveError(f"{name} holds {names}; expected exactly one member named {expected!r}")
+        member = members[0]
+        if member.file_size > MAX_MEMBER_BYTES or member.file_size > 400 * max(member.compress_size, 1):
+            raise ArchiveError(
+                f"{name}: member {expected} claims {member.file_size} bytes from {member.compress_size} "
+                f"compressed; expected at most {MAX_MEMBER_BYTES} bytes and a plausible compression ratio"
+            )
+        return archive, archive.open(member)
+    except Exception:
+        archive.close()
+        raise
+
+
+def verify_zip(zip_path: Path, name: str | None = None) -> None:
+    """Read the whole member once (CRC checked by zipfile); raises ArchiveError when it is unreadable."""
+    name = name or zip_path.name
+    archive, stream = open_member(zip_path, name)
+    try:
+        with archive, stream:
+            while stream.read(1 << 20):
+                pass
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise ArchiveError(f"{name} is corrupt ({exc}); expected a readable Binance kline archive") from None

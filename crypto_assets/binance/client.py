@@ -1,0 +1,193 @@
+"""HTTP access to Binance's public data: one pooled, retrying ``requests.Session`` per run.
+
+Retries (urllib3 ``Retry``): connection errors, 5xx, 429 and 418 with exponential backoff, honouring ``Retry-After``.
+A body cut off mid-transfer is retried here too (urllib3 only retries until the headers arrive). 404 is an answer,
+not an error: "that file does not exist".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from crypto_assets.binance.archives import ArchiveError, parse_checksum, verify_zip
+from crypto_assets.binance.listing import ListedObject, parse_list_bucket
+
+USER_AGENT = "crypto_assets/0.1 (+https://github.com/; Binance public data downloader)"
+RETRY_STATUSES = (418, 429, 500, 502, 503, 504)
+_BODY_ERRORS = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
+                requests.exceptions.ContentDecodingError, requests.exceptions.ReadTimeout)  # fmt: skip
+
+
+class BinanceHTTPError(RuntimeError):
+    """A request that still failed after its retries; the message names the URL and the last answer."""
+
+
+class _Retry(Retry):
+    """urllib3 Retry that also honours Retry-After on 418 (IP ban) and caps what it will wait."""
+
+    RETRY_AFTER_STATUS_CODES = frozenset([413, 418, 429, 503])
+    MAX_RETRY_AFTER = 120.0
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(super().parse_retry_after(retry_after), self.MAX_RETRY_AFTER)
+
+
+@dataclass(frozen=True)
+class Download:
+    sha256: str
+    bytes: int
+
+
+class BinanceClient:
+    def __init__(
+        self,
+        data_url: str,
+        listing_url: str,
+        api_url: str,
+        *,
+        pool_size: int = 32,
+        retries: int = 6,
+        backoff: float = 0.25,
+        timeout: tuple[float, float] = (10.0, 60.0),
+    ):
+        self.data_url, self.listing_url, self.api_url = data_url.rstrip("/"), listing_url, api_url.rstrip("/")
+        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        retry = _Retry(
+            total=retries, connect=retries, read=retries, status=retries, other=0,
+            status_forcelist=RETRY_STATUSES, allowed_methods=frozenset({"GET", "HEAD"}),
+            backoff_factor=backoff, backoff_max=30, backoff_jitter=backoff,
+            respect_retry_after_header=True, raise_on_status=False,
+        )  # fmt: skip
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=retry, pool_block=True)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def close(self) -> None:
+        self.session.close()
+
+    # --- low level -------------------------------------------------------------------------------------------------
+    def get(self, url: str, *, params: dict | None = None, allow_404: bool = False) -> requests.Response | None:
+        """GET with retries; None for a 404 when ``allow_404``; BinanceHTTPError for anything else that failed."""
+        for attempt in range(self.retries + 1):
+            try:
+                response = self.session.get(url, params=params, timeout=self.timeout)
+                response.content  # read the whole body inside the retry loop  # noqa: B018
+            except _BODY_ERRORS as exc:
+                if attempt == self.retries:
+                    raise BinanceHTTPError(f"GET {url} failed after {attempt + 1} attempts: {exc}") from None
+                time.sleep(self.backoff * 2**attempt)
+                continue
+            except requests.exceptions.RequestException as exc:
+                raise BinanceHTTPError(f"GET {url} failed: {exc}") from None
+            if response.status_code == 404 and allow_404:
+                return None
+            if response.status_code != 200:
+                raise BinanceHTTPError(
+                    f"GET {response.url} answered HTTP {response.status_code} after retries: {response.text[:200]!r}"
+                )
+            return response
+        raise AssertionError("unreachable")
+
+    # --- archive host ----------------------------------------------------------------------------------------------
+    def url(self, path: str) -> str:
+        return f"{self.data_url}/{path}"
+
+    def fetch_checksum(self, path: str) -> str | None:
+        """sha256 from ``{path}.CHECKSUM``, or None when Binance has no such archive (404)."""
+        response = self.get(self.url(path + ".CHECKSUM"), allow_404=True)
+        if response is None:
+            return None
+        return parse_checksum(response.text, path.rsplit("/", 1)[-1])
+
+    def download_verified(self, path: str, dest: Path, sha256: str) -> Download:
+        """Stream ``path`` to ``dest`` atomically, verified against ``sha256`` and read back as a zip.
+
+        A partial or unverified file never exists at ``dest``: the bytes go to a temporary file beside it that is
+        renamed only after the checksum and the zip check pass. Raises ArchiveError (bad bytes) or
+        BinanceHTTPError (transfer failed after retries).
+        """
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{id(self)}.part")
+        url = self.url(path)
+        try:
+            for attempt in range(self.retries + 1):
+                digest, size = hashlib.sha256(), 0
+                try:
+                    with self.session.get(url, stream=True, timeout=self.timeout) as response:
+                        if response.status_code != 200:
+                            raise BinanceHTTPError(f"GET {url} answered HTTP {response.status_code} after retries")
+                        with open(tmp, "wb") as out:
+                            for chunk in response.iter_content(1 << 20):
+                                digest.update(chunk)
+                                out.write(chunk)
+                                size += len(chunk)
+                    break
+                except _BODY_ERRORS as exc:
+                    if attempt == self.retries:
+                        raise BinanceHTTPError(f"GET {url} failed after {attempt + 1} attempts: {exc}") from None
+                    time.sleep(self.backoff * 2**attempt)
+            if digest.hexdigest() != sha256:
+                raise ArchiveError(
+                    f"{dest.name}: sha256 {digest.hexdigest()} of the {size} bytes received does not match its "
+                    f"CHECKSUM {sha256}; expected identical bytes"
+                )
+            verify_zip(tmp, name=dest.name)
+            os.replace(tmp, dest)
+            return Download(sha256, size)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # --- bucket listing ----------------------------------------------------------------------------------------------
+    def list_pages(self, prefix: str) -> Iterator[tuple[list[ListedObject], list[str]]]:
+        """Every page of ``{listing_url}?prefix=...&delimiter=/``, following markers until not truncated."""
+        marker: str | None = ""
+        seen: set[str] = set()
+        while marker is not None:
+            params = {"prefix": prefix, "delimiter": "/"}
+            if marker:
+                if marker in seen:
+                    raise BinanceHTTPError(f"bucket listing of {prefix!r} repeats marker {marker!r}; giving up")
+                seen.add(marker)
+                params["marker"] = marker
+            response = self.get(self.listing_url, params=params)
+            page = parse_list_bucket(response.content)
+            yield page.objects, page.prefixes
+            marker = page.continuation()
+
+    def list_folders(self, prefix: str) -> list[str]:
+        """Names of the sub-folders directly under ``prefix`` (e.g. every symbol under the monthly klines)."""
+        names = []
+        for _, prefixes in self.list_pages(prefix):
+            names.extend(p[len(prefix) :].rstrip("/") for p in prefixes if p.startswith(prefix))
+        return names
+
+    def list_objects(self, prefix: str) -> list[ListedObject]:
+        return [o for objects, _ in self.list_pages(prefix) for o in objects]
+
+    # --- REST API ----------------------------------------------------------------------------------------------------
+    def exchange_info(self) -> dict:
+        return self._json(f"{self.api_url}/api/v3/exchangeInfo", dict)
+
+    def tickers_24h(self) -> list[dict]:
+        return self._json(f"{self.api_url}/api/v3/ticker/24hr", list)
+
+    def _json(self, url: str, kind: type):
+        response = self.get(url)
+        try:
+            payload = response.json()
+        except ValueError:
+            raise BinanceHTTPError(f"GET {url} did not answer JSON: {response.text[:200]!r}") from None
+        if not isinstance(payload, kind):
+            raise BinanceHTTPError(f"GET {url} answered {type(payload).__name__}; expected a JSON {kind.__name__}")
+        return payload

@@ -1,0 +1,218 @@
+"""Which pairs to ingest: the study's five discovery modes, and a leveraged-token rule that keeps real pairs.
+
+Binance's leveraged tokens were named ``{ASSET}{UP|DOWN|BULL|BEAR}`` (BTCUP, ETHBULL, XRPBEAR). A suffix test alone
+drops real pairs such as SYRUP or JUP; we call a pair leveraged only when stripping the suffix leaves an asset that
+itself trades (BTCUP -> BTC), which SYRUP -> SYR and JUP -> J do not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from crypto_assets.binance.archives import monthly_prefix
+from crypto_assets.binance.client import BinanceClient, BinanceHTTPError
+from crypto_assets.settings import PAIR_MODES as MODES
+from crypto_assets.settings import SYMBOL_RE
+
+LEVERAGED_SUFFIXES = ("DOWN", "BULL", "BEAR", "UP")
+# Assets Binance issued leveraged tokens for, so the rule holds even when the underlying pair is not in view.
+LEVERAGED_UNDERLYINGS = frozenset(
+    "BTC ETH BNB XRP ADA LINK DOT TRX LTC EOS XTZ FIL SXP YFI UNI AAVE SUSHI XLM BCH 1INCH BSV".split()
+)
+
+# The study's static top-100 USDT list (by market cap, late 2024), in its order.
+TOP100 = tuple(
+    f"{base}USDT"
+    for base in """BTC ETH BNB SOL XRP DOGE ADA TRX AVAX SHIB TON LINK DOT BCH NEAR SUI LTC PEPE UNI APT ICP ETC FET
+    HBAR XLM RENDER STX POL ARB TAO OP FIL INJ ATOM IMX VET WIF AAVE MKR GRT ONDO THETA BONK RUNE FLOKI TIA SEI ALGO
+    JUP PYTH LDO ENA FTM BEAM GALA QNT FLOW EGLD AXS SAND XTZ NEO ORDI MANA CHZ WLD STRK KAVA EOS APE CFX JTO SNX
+    CAKE ROSE MINA PENDLE CRV ZEC GMT DYDX IOTA COMP 1INCH ENS SUPER AR RAY TWT BLUR XEC ZIL CELO KSM DASH LUNC RSR
+    ENJ TFUEL GLM""".split()
+)
+
+# Sector seeds for the diversified mode, taken in this order before filling by 24h quote volume.
+SECTORS: dict[str, tuple[str, ...]] = {
+    "large cap": ("BTC", "ETH", "BNB", "SOL", "XRP", "ADA", "AVAX", "TRX", "DOT", "LTC"),
+    "meme": ("DOGE", "SHIB", "PEPE", "WIF", "BONK", "FLOKI"),
+    "stable": ("USDC", "FDUSD", "TUSD", "USDP"),
+    "commodity": ("PAXG",),
+    "infra/exchange": ("LINK", "ATOM", "NEAR", "TON", "ARB", "OP", "POL", "CAKE"),
+    "defi": ("UNI", "AAVE", "MKR", "CRV", "COMP", "LDO", "PENDLE", "JUP", "SYRUP"),
+    "ai/data": ("FET", "RENDER", "TAO", "GRT", "WLD", "AR", "OCEAN"),
+    "gaming/nft": ("AXS", "SAND", "MANA", "GALA", "IMX", "APE", "ENJ", "BEAM"),
+}
+
+
+class DiscoveryError(RuntimeError):
+    """Live pair discovery failed (after retries); the message says which call and why."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    symbol: str
+    base: str
+    quote: str
+    status: str  # trading / not trading / delisted / unknown
+    sector: str | None = None
+    source: str = ""
+
+
+@dataclass
+class Universe:
+    mode: str
+    pairs: list[Pair]
+    fallback_used: bool = False
+    rejected: list[str] = field(default_factory=list)  # names from the network that are not valid symbols
+    excluded_leveraged: list[str] = field(default_factory=list)
+
+    @property
+    def symbols(self) -> list[str]:
+        return [p.symbol for p in self.pairs]
+
+    def write(self, path: Path) -> None:
+        """Write atomically as JSON, so a failed run never leaves a half-written universe behind."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "mode": self.mode,
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "fallback_used": self.fallback_used,
+            "count": len(self.pairs),
+            "rejected": self.rejected,
+            "excluded_leveraged": self.excluded_leveraged,
+            "pairs": [asdict(p) for p in self.pairs],
+        }
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(payload, indent=1))
+        os.replace(tmp, path)
+
+    @classmethod
+    def read(cls, path: Path) -> Universe:
+        if not path.exists():
+            raise FileNotFoundError(f"no pair universe at {path}; materialize pair_universe first")
+        payload = json.loads(path.read_text())
+        return cls(
+            mode=payload["mode"],
+            pairs=[Pair(**p) for p in payload["pairs"]],
+            fallback_used=payload.get("fallback_used", False),
+            rejected=payload.get("rejected", []),
+            excluded_leveraged=payload.get("excluded_leveraged", []),
+        )
+
+
+def is_leveraged(base: str, known_assets: set[str] | frozenset[str] = frozenset()) -> bool:
+    """Whether ``base`` is a Binance leveraged token (BTCUP, ETHBULL), not a real asset ending alike (SYRUP, JUP)."""
+    for suffix in LEVERAGED_SUFFIXES:
+        underlying = base.removesuffix(suffix)
+        if underlying != base and underlying and (underlying in known_assets or underlying in LEVERAGED_UNDERLYINGS):
+            return True
+    return False
+
+
+def split_symbol(symbol: str, quote: str) -> str | None:
+    """The base asset of ``symbol`` when it is quoted in ``quote``, else None."""
+    if symbol.endswith(quote) and len(symbol) > len(quote):
+        return symbol[: -len(quote)]
+    return None
+
+
+def discover(
+    client: BinanceClient | None,
+    mode: str,
+    *,
+    quote: str = "USDT",
+    target: int = 300,
+    symbols: tuple[str, ...] = (),
+    include_leveraged: bool = False,
+) -> Universe:
+    """Build the universe for ``mode``; raises DiscoveryError when a live call fails after its retries."""
+    if mode not in MODES:
+        raise ValueError(f"pair mode {mode!r} is unknown; expected one of {', '.join(MODES)}")
+    try:
+        if mode == "top100":
+            pairs = [_pair(s, quote, "unknown", "static top-100 list") for s in TOP100 if split_symbol(s, quote)]
+            universe = Universe(mode, pairs)
+        elif mode == "symbols":
+            universe = Universe(mode, [_pair(s, quote, "unknown", "CRYPTO_SYMBOLS") for s in symbols])
+        elif mode == "all-usdt":
+            universe = _all_active(client, quote)
+        elif mode == "diversified":
+            universe = _diversified(client, quote, target)
+        else:
+            universe = _historical(client, quote)
+    except (BinanceHTTPError, ValueError) as exc:  # ValueError: an answer that is not what Binance sends
+        raise DiscoveryError(f"pair discovery ({mode}) failed: {exc}") from exc
+    if not include_leveraged and mode != "symbols":
+        assets = {p.base for p in universe.pairs}
+        universe.excluded_leveraged = [p.symbol for p in universe.pairs if is_leveraged(p.base, assets)]
+        universe.pairs = [p for p in universe.pairs if p.symbol not in set(universe.excluded_leveraged)]
+    return universe
+
+
+def _pair(symbol: str, quote: str, status: str, source: str, sector: str | None = None) -> Pair:
+    base = split_symbol(symbol, quote) or symbol
+    return Pair(symbol=symbol, base=base, quote=quote, status=status, sector=sector, source=source)
+
+
+def _active_symbols(client: BinanceClient, quote: str) -> tuple[dict[str, dict], list[str]]:
+    """exchangeInfo symbols quoted in ``quote`` (valid names only) and the names rejected as invalid."""
+    info, rejected = {}, []
+    for entry in client.exchange_info().get("symbols", []):
+        name = str(entry.get("symbol", ""))
+        if not SYMBOL_RE.match(name):
+            rejected.append(name)
+        elif entry.get("quoteAsset") == quote and split_symbol(name, quote):
+            info[name] = entry
+    return info, rejected
+
+
+def _is_trading(entry: dict) -> bool:
+    return entry.get("status") == "TRADING" and entry.get("isSpotTradingAllowed", True) is not False
+
+
+def _all_active(client: BinanceClient, quote: str) -> Universe:
+    info, rejected = _active_symbols(client, quote)
+    pairs = [_pair(s, quote, "trading", "exchangeInfo") for s in sorted(info) if _is_trading(info[s])]
+    return Universe("all-usdt", pairs, rejected=rejected)
+
+
+def _diversified(client: BinanceClient, quote: str, target: int) -> Universe:
+    info, rejected = _active_symbols(client, quote)
+    active = {s for s, e in info.items() if _is_trading(e)}
+    volume: dict[str, float] = {}
+    for ticker in client.tickers_24h():
+        try:
+            volume[str(ticker.get("symbol"))] = float(ticker.get("quoteVolume") or 0)
+        except (TypeError, ValueError):
+            continue
+    chosen: dict[str, Pair] = {}
+    for sector, bases in SECTORS.items():
+        for base in bases:
+            symbol = f"{base}{quote}"
+            if symbol in active and symbol not in chosen and len(chosen) < target:
+                chosen[symbol] = _pair(symbol, quote, "trading", "sector seed", sector)
+    for symbol in sorted(active - set(chosen), key=lambda s: (-volume.get(s, 0.0), s)):
+        if len(chosen) >= target:
+            break
+        chosen[symbol] = _pair(symbol, quote, "trading", "24h quote volume")
+    return Universe("diversified", list(chosen.values()), rejected=rejected)
+
+
+def _historical(client: BinanceClient, quote: str) -> Universe:
+    prefix = monthly_prefix()
+    folders = client.list_folders(prefix)
+    info, rejected = _active_symbols(client, quote)
+    pairs = []
+    for name in sorted(set(folders)):
+        if not SYMBOL_RE.match(name):
+            rejected.append(name)
+            continue
+        if not split_symbol(name, quote):
+            continue
+        entry = info.get(name)
+        status = "delisted" if entry is None else ("trading" if _is_trading(entry) else "not trading")
+        pairs.append(_pair(name, quote, status, "bucket listing"))
+    return Universe("historical-usdt", pairs, rejected=rejected)

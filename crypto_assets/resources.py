@@ -1,0 +1,85 @@
+"""Dagster resources: the Binance HTTP session, the lake's location and options, and the SparkSession."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_pyspark import LazyPySparkResource
+from pydantic import PrivateAttr
+
+from crypto_assets.binance.client import BinanceClient
+from crypto_assets.lake.spark import prepare_environment, spark_conf
+from crypto_assets.layout import Layout
+from crypto_assets.settings import Settings
+
+
+class BinanceResource(dg.ConfigurableResource):
+    """Binance's public data over one pooled, retrying HTTP session per run (archives, bucket listing, REST API)."""
+
+    data_url: str
+    listing_url: str
+    api_url: str
+    download_workers: int = 32
+    _client: BinanceClient | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._client = BinanceClient(self.data_url, self.listing_url, self.api_url, pool_size=self.download_workers)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    @property
+    def client(self) -> BinanceClient:
+        if self._client is None:  # used outside a run (e.g. in a test): make one on first use
+            self._client = BinanceClient(self.data_url, self.listing_url, self.api_url, pool_size=self.download_workers)
+        return self._client
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Where the lake lives (CRYPTO_DATA_DIR), its kline interval, and the pair-universe defaults."""
+
+    data_dir: str
+    interval: str = "4h"
+    quote: str = "USDT"
+    pair_mode: str = "historical-usdt"
+    target_pairs: int = 300
+    symbols: list[str] = []
+    include_leveraged: bool = False
+
+    @property
+    def layout(self) -> Layout:
+        return Layout.at(self.data_dir, self.interval)
+
+
+class SparkResource(LazyPySparkResource):
+    """A SparkSession started on first use (runs with nothing to write never pay for a JVM) and stopped at the
+    end of the run (the stock resource never stops it)."""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        prepare_environment(self.spark_config.get("spark.master", "local[*]"))
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._spark_session is not None:
+            self._spark_session.stop()
+            self._spark_session = None
+
+
+def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "binance": BinanceResource(
+            data_url=settings.data_url,
+            listing_url=settings.listing_url,
+            api_url=settings.api_url,
+            download_workers=settings.download_workers,
+        ),
+        "lake": LakeResource(
+            data_dir=settings.data_dir,
+            interval=settings.interval,
+            quote=settings.quote,
+            pair_mode=settings.pair_mode,
+            target_pairs=settings.target_pairs,
+            symbols=list(settings.symbols),
+            include_leveraged=settings.include_leveraged,
+        ),
+        "spark": SparkResource(spark_config=spark_conf(settings.spark_master, settings.spark_conf)),
+    }

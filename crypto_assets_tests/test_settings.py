@@ -1,0 +1,44 @@
+"""Configuration: defaults reproduce the study; invalid values fail fast naming the variable and what is allowed."""
+
+import pytest
+
+from crypto_assets.settings import Settings, SettingsError
+
+
+def test_defaults_reproduce_the_study():
+    s = Settings.from_env({})
+    assert (s.interval, s.start_month, s.quote, s.pair_mode) == ("4h", "2024-10", "USDT", "historical-usdt")
+    assert s.data_url == "https://data.binance.vision"
+    assert s.listing_url == "https://s3-ap-northeast-1.amazonaws.com/data.binance.vision"
+    assert s.api_url == "https://api.binance.com"
+    assert s.end_month == "" and s.target_pairs == 300 and s.include_leveraged is False
+
+
+def test_values_are_read_and_normalized():
+    s = Settings.from_env({"CRYPTO_INTERVAL": "1m", "CRYPTO_SYMBOLS": "btcusdt, ETHUSDT", "CRYPTO_PAIR_MODE": "symbols",
+                           "BINANCE_DATA_URL": "http://127.0.0.1:9/", "CRYPTO_SPARK_CONF": '{"spark.x": 1}'})
+    assert s.interval == "1m" and s.symbols == ("BTCUSDT", "ETHUSDT") and s.data_url == "http://127.0.0.1:9"
+    assert s.spark_conf == {"spark.x": "1"}
+
+
+@pytest.mark.parametrize(
+    "env, words",
+    [
+        ({"CRYPTO_INTERVAL": "4H"}, ["CRYPTO_INTERVAL", "'4H'", "1s", "1mo"]),
+        ({"CRYPTO_START_MONTH": "2024-13"}, ["CRYPTO_START_MONTH", "'2024-13'", "YYYY-MM"]),
+        ({"CRYPTO_END_MONTH": "2024/12"}, ["CRYPTO_END_MONTH", "YYYY-MM"]),
+        ({"CRYPTO_END_MONTH": "2024-01"}, ["CRYPTO_END_MONTH", "before CRYPTO_START_MONTH"]),
+        ({"CRYPTO_PAIR_MODE": "top200"}, ["CRYPTO_PAIR_MODE", "'top200'", "historical-usdt"]),
+        ({"BINANCE_API_URL": "api.binance.com"}, ["BINANCE_API_URL", "not a URL", "http"]),
+        ({"CRYPTO_DOWNLOAD_WORKERS": "0"}, ["CRYPTO_DOWNLOAD_WORKERS", "1 to 256"]),
+        ({"CRYPTO_INCLUDE_LEVERAGED": "maybe"}, ["CRYPTO_INCLUDE_LEVERAGED", "true or false"]),
+        ({"CRYPTO_SYMBOLS": "BTC/USDT"}, ["CRYPTO_SYMBOLS", "BTC/USDT"]),
+        ({"CRYPTO_PAIR_MODE": "symbols"}, ["CRYPTO_SYMBOLS"]),
+        ({"CRYPTO_SPARK_CONF": "[1]"}, ["CRYPTO_SPARK_CONF", "JSON object"]),
+    ],
+)
+def test_invalid_values_name_the_variable_and_what_is_allowed(env, words):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env(env)
+    for word in words:
+        assert word in str(error.value)
