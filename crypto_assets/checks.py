@@ -3,16 +3,17 @@
 Why this design: Dagster 1.13 records checks declared through ``check_specs`` as one latest result per asset, and
 partitioned ``@asset_check`` functions are skipped inside single-run backfills. We want both a result per month and
 one run (one Spark session) for a 15-month backfill. So each partitioned asset declares *partitioned* check specs
-(``AssetCheckSpec(partitions_def=...)``), computes the figures while it has the data in hand, and logs one
-``AssetCheckEvaluation`` per month after its materialization. A failing blocking (ERROR) check then fails the step,
-so nothing downstream runs on bad data - the same gate Dagster applies to blocking checks.
+(``AssetCheckSpec(partitions_def=...)``), computes the figures while it has the data in hand, and yields one
+``AssetCheckEvaluation`` per month after its materialization (yielded, not ``context.log_event``-ed: logged events
+are only flushed at the generator's next yield, so they would be lost when the step then fails). A failing blocking
+(ERROR) check then fails the step, so nothing downstream runs on bad data - the gate Dagster applies to blocking checks.
 
 The rules themselves (what passes, with which figures) live in ``crypto_assets.lake.quality``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
@@ -33,22 +34,21 @@ def month_check_specs(
 
 
 def emit_month_checks(
-    context: dg.AssetExecutionContext, asset: str, outcomes: Iterable[tuple[str, Outcome]], blocking: set[str]
-) -> None:
-    """Log each (month, outcome) as a partitioned check evaluation; fail the step if a blocking ERROR failed."""
+    asset: str, outcomes: Iterable[tuple[str, Outcome]], blocking: set[str]
+) -> Iterator[AssetCheckEvaluation]:
+    """Yield each (month, outcome) as a partitioned check evaluation (use ``yield from``), then fail the step if a
+    blocking ERROR check failed, naming every failed check and month."""
     failed = []
     for month, outcome in outcomes:
-        context.log_event(
-            AssetCheckEvaluation(
-                asset_key=dg.AssetKey(asset),
-                check_name=outcome.name,
-                passed=outcome.passed,
-                metadata=outcome.metadata,
-                severity=_SEVERITY[outcome.severity],
-                description=outcome.description,
-                partition=month,
-                blocking=outcome.name in blocking,
-            )
+        yield AssetCheckEvaluation(
+            asset_key=dg.AssetKey(asset),
+            check_name=outcome.name,
+            passed=outcome.passed,
+            metadata=outcome.metadata,
+            severity=_SEVERITY[outcome.severity],
+            description=outcome.description,
+            partition=month,
+            blocking=outcome.name in blocking,
         )
         if not outcome.passed and outcome.severity == "ERROR" and outcome.name in blocking:
             failed.append(f"{outcome.name} [{month}]: {outcome.description}")

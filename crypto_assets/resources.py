@@ -1,7 +1,5 @@
 """Dagster resources: the Binance HTTP session, the lake's location and options, and the SparkSession."""
 
-from __future__ import annotations
-
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 from pydantic import PrivateAttr

@@ -1,7 +1,5 @@
 """pair_universe: which Binance pairs the lake covers."""
 
-from __future__ import annotations
-
 import dagster as dg
 from pydantic import Field
 

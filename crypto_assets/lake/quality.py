@@ -50,3 +50,62 @@ def csv_open_times_on_grid(per_symbol: dict[str, dict]) -> Outcome:
         "all open times on the interval grid" if not off else f"off-grid open times: {dict(list(off.items())[:20])}",
         {"off_grid_rows": sum(off.values()), "pairs_off_grid": len(off)},
     )  # fmt: skip
+
+
+def parquet_counts_match(summary, csv_rows: int, csv_symbols: int) -> Outcome:
+    """Parquet rows equal normalized_csv's rows, and distinct symbols equal the pairs with data that month."""
+    passed = summary.rows == csv_rows and summary.symbols == csv_symbols
+    return Outcome(
+        "counts_match_csv", passed, "ERROR",
+        "rows and symbols match normalized_csv" if passed else
+        f"parquet has {summary.rows} rows / {summary.symbols} symbols; normalized_csv has {csv_rows} / {csv_symbols}",
+        {"parquet_rows": summary.rows, "csv_rows": csv_rows, "parquet_symbols": summary.symbols,
+         "csv_symbols": csv_symbols},
+    )  # fmt: skip
+
+
+def parquet_no_duplicates(summary) -> Outcome:
+    bad = sorted(s for s, p in summary.per_symbol.items() if p.rows != p.distinct_times)
+    return Outcome(
+        "no_duplicate_candles", not bad, "ERROR",
+        "one row per (symbol, timestamp)" if not bad else f"duplicate (symbol, timestamp) rows in {bad[:20]}",
+        {"duplicate_rows": summary.duplicates, "pairs_with_duplicates": len(bad)},
+    )  # fmt: skip
+
+
+def parquet_ohlc_sane(summary) -> Outcome:
+    bad = sorted(s for s, p in summary.per_symbol.items() if p.ohlc_violations or p.negative_values)
+    return Outcome(
+        "ohlc_sane", not bad, "ERROR",
+        "low <= open, close <= high; volumes and trades >= 0" if not bad else f"violations in {bad[:20]}",
+        {"ohlc_violations": summary.ohlc_violations, "negative_values": summary.negative_values,
+         "pairs_affected": len(bad)},
+    )  # fmt: skip
+
+
+def parquet_complete(summary, format_time) -> Outcome:
+    """Rows per pair vs. the candles between the pair's first and last candle: gaps are a WARN, worst listed."""
+    worst = sorted(((p.missing_candles, s) for s, p in summary.per_symbol.items() if p.missing_candles), reverse=True)
+    lines = []
+    for missing, symbol in worst[:10]:
+        ranges = ", ".join(f"{format_time(a)}..{format_time(b)}" for a, b, _ in summary.per_symbol[symbol].gaps[:3])
+        lines.append(f"{symbol}: {missing} missing ({ranges})")
+    return Outcome(
+        "complete_between_first_and_last", not worst, "WARN",
+        "no gaps" if not worst else "; ".join(lines),
+        {"missing_candles": summary.missing_candles, "pairs_with_gaps": len(worst)},
+    )  # fmt: skip
+
+
+def report_totals_match(report: dict, month_rows: dict[str, int], parquet_symbols: int) -> Outcome:
+    """The report's totals equal the sum over months; its symbol count equals the distinct symbols in the Parquet."""
+    summed = sum(month_rows.values())
+    passed = report["total_rows"] == summed and report["symbols"] == parquet_symbols
+    return Outcome(
+        "totals_match_months", passed, "ERROR",
+        "report totals equal the per-month figures" if passed else
+        f"report says {report['total_rows']} rows / {report['symbols']} symbols; months sum to {summed} rows, "
+        f"the Parquet holds {parquet_symbols} symbols",
+        {"report_rows": report["total_rows"], "sum_of_month_rows": summed, "report_symbols": report["symbols"],
+         "parquet_symbols": parquet_symbols},
+    )  # fmt: skip

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from crypto_assets.binance.archives import ArchiveError, archive_name, archive_path
@@ -73,7 +73,7 @@ class FetchStats:
                 setattr(self, key, getattr(self, key) + value)
 
     def as_metadata(self) -> dict[str, int | float]:
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
     @classmethod
     def total(cls, parts: list[FetchStats]) -> FetchStats:

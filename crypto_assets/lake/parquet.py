@@ -1,0 +1,414 @@
+"""Normalized CSV months -> Snappy Parquet under ``parquet/{interval}/year=Y/month=M/``, with Spark, incrementally.
+
+One call writes any number of months in one Spark job: one read of all their CSV folders, one shuffle that puts
+each month in its own task (sorted by symbol, timestamp), one partitioned write with dynamic partition overwrite,
+so writing month M replaces exactly ``year=Y/month=M`` and leaves every other month's files untouched.
+
+After the data, each month folder gets a marker ``_crypto_month.json`` (Spark ignores ``_`` files) holding the
+fingerprint of the CSV manifest it was built from and the month's quality summary. A later call skips a month whose
+manifest still has that fingerprint, and never starts Spark when every month is skipped.
+
+Timestamps never pass through the machine's time zone: ``timestamp`` is ``timestamp_millis(open_time)``, partition
+values and quality figures are computed from epoch milliseconds and epoch days, and the ``datetime`` text of the CSV
+is not read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from functools import reduce
+from operator import or_
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
+
+from crypto_assets.lake.csv import read_csv_manifest
+from crypto_assets.lake.manifest import read_json, write_json
+from crypto_assets.layout import Layout
+from crypto_assets.months import INTERVAL_MS, MS_PER_DAY, Month
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+MARKER = "_crypto_month.json"
+# Bump when the Parquet layout or the summary changes, so every month is rewritten once.
+FORMAT_VERSION = 1
+MAX_GAPS_PER_SYMBOL = 20
+_WEEK_ORIGIN_MS = 4 * MS_PER_DAY  # Binance's weekly candles open on Mondays; 1970-01-05 was the first one
+_GUARD = "normalized CSV check failed"
+_MONTH_FOLDER = r"/((\d{4})-(\d{2}))/[^/]*$"  # csv/{interval}/{YYYY-MM}/{SYMBOL}.csv
+
+CSV_SCHEMA = StructType(
+    [
+        StructField("symbol", StringType()),
+        StructField("open_time", LongType()),
+        StructField("datetime", StringType()),
+        *(StructField(name, DoubleType()) for name in ("open", "high", "low", "close", "volume", "quote_volume")),
+        StructField("trades", LongType()),
+        StructField("taker_buy_base", DoubleType()),
+        StructField("taker_buy_quote", DoubleType()),
+    ]
+)
+"""The normalized CSV (``crypto_assets.binance.klines.NORMALIZED_COLUMNS``), column by column."""
+
+PARQUET_COLUMNS: list[tuple[str, str]] = [
+    ("timestamp", "timestamp"),  # candle open instant, UTC (Parquet TIMESTAMP_MICROS, adjusted to UTC)
+    ("symbol", "string"),
+    *((name, "double") for name in ("open", "high", "low", "close", "volume", "quote_volume")),
+    ("trades", "long"),
+    ("taker_buy_base", "double"),
+    ("taker_buy_quote", "double"),
+    ("year", "int"),  # partition column: UTC year of timestamp
+    ("month", "int"),  # partition column: UTC month (1-12) of timestamp
+]
+"""(name, type) of every Parquet column, in order; ``year`` and ``month`` are the folder partition columns."""
+
+_DATA_COLUMNS = [name for name, _ in PARQUET_COLUMNS if name not in ("timestamp", "year", "month")]
+_NON_NEGATIVE = ("volume", "quote_volume", "trades", "taker_buy_base", "taker_buy_quote")
+
+
+class MalformedCsvError(ValueError):
+    """A normalized CSV row that does not fit ``CSV_SCHEMA`` or its month; the message names the file and row."""
+
+
+@dataclass
+class SymbolSummary:
+    """Quality figures of one symbol in one month of the Parquet lake (times are epoch milliseconds, UTC)."""
+
+    rows: int
+    distinct_times: int
+    first_open_time: int
+    last_open_time: int
+    ohlc_violations: int  # rows with low > min(open, close), high < max(open, close) or low > high
+    negative_values: int  # rows with volume, quote_volume, trades or a taker volume below zero
+    missing_candles: int  # candles absent between first_open_time and last_open_time
+    gaps: list[tuple[int, int, int]]  # (first missing open time, last missing open time, candles), first 20
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SymbolSummary:
+        return cls(**{**data, "gaps": [tuple(g) for g in data["gaps"]]})
+
+
+@dataclass
+class MonthSummary:
+    """Quality figures of one month of the Parquet lake, per symbol; totals as properties."""
+
+    month: Month
+    per_symbol: dict[str, SymbolSummary]
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.per_symbol.values())
+
+    @property
+    def symbols(self) -> int:
+        return sum(1 for s in self.per_symbol.values() if s.rows)
+
+    @property
+    def duplicates(self) -> int:
+        """Rows beyond the first for a repeated (symbol, timestamp)."""
+        return sum(s.rows - s.distinct_times for s in self.per_symbol.values())
+
+    @property
+    def ohlc_violations(self) -> int:
+        return sum(s.ohlc_violations for s in self.per_symbol.values())
+
+    @property
+    def negative_values(self) -> int:
+        return sum(s.negative_values for s in self.per_symbol.values())
+
+    @property
+    def missing_candles(self) -> int:
+        return sum(s.missing_candles for s in self.per_symbol.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"month": str(self.month), "per_symbol": {k: asdict(v) for k, v in sorted(self.per_symbol.items())}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MonthSummary:
+        per_symbol = {k: SymbolSummary.from_dict(v) for k, v in data["per_symbol"].items()}
+        return cls(Month.parse(data["month"]), per_symbol)
+
+
+@dataclass
+class MonthWrite:
+    """What ``write_months`` did for one month. ``files``/``bytes`` count the month's ``.parquet`` files on disk
+    after the call; ``skipped`` means the month was already up to date and was left as it was."""
+
+    month: Month
+    files: int
+    bytes: int
+    skipped: bool
+    summary: MonthSummary
+
+    @property
+    def rows(self) -> int:
+        return self.summary.rows
+
+    @property
+    def symbols(self) -> int:
+        return self.summary.symbols
+
+
+def write_months(
+    spark: Callable[[], SparkSession], layout: Layout, months: Iterable[Month], *, force: bool = False
+) -> dict[Month, MonthWrite]:
+    """Bring ``parquet/{interval}/year=Y/month=M/`` in line with the normalized CSVs of each month, in one Spark job.
+
+    ``spark`` is called for a session only if some month needs writing. A month is skipped when its marker records
+    the fingerprint of its current CSV manifest (symbols, source sha256, rows) and its Parquet files exist; ``force``
+    rewrites it anyway. A month without CSV rows gets its Parquet folder removed, so no stale rows survive.
+
+    Raises MalformedCsvError naming the file and row when a CSV value does not parse, is empty, or opens a candle
+    outside the CSV folder's month; months already in the lake are then left as they were.
+    """
+    results: dict[Month, MonthWrite] = {}
+    to_write: dict[Month, str] = {}
+    for month in dict.fromkeys(months):
+        pairs = read_csv_manifest(layout, month)
+        fingerprint = _fingerprint(layout, month, pairs)
+        marker = read_marker(layout, month)
+        if sum(p["rows"] for p in pairs.values()) == 0:
+            _remove_partition(layout, month)
+            results[month] = MonthWrite(month, 0, 0, skipped=False, summary=MonthSummary(month, {}))
+        elif not force and marker and marker.get("fingerprint") == fingerprint and _parquet_files(layout, month):
+            files, size = _file_stats(layout, month)
+            summary = MonthSummary.from_dict(marker["summary"])
+            results[month] = MonthWrite(month, files, size, skipped=True, summary=summary)
+        else:
+            to_write[month] = fingerprint
+    if to_write:
+        session = spark()
+        for month in to_write:  # a marker vouches for the data beside it; drop it until the new data is in
+            _marker_path(layout, month).unlink(missing_ok=True)
+        _write(session, layout, list(to_write))
+        summaries = summarize_months(session, layout, list(to_write))
+        for month, fingerprint in to_write.items():
+            files, size = _file_stats(layout, month)
+            summary = summaries[month]
+            if files:
+                write_json(
+                    _marker_path(layout, month),
+                    {"month": str(month), "interval": layout.interval, "fingerprint": fingerprint,
+                     "rows": summary.rows, "symbols": summary.symbols, "files": files, "bytes": size,
+                     "summary": summary.to_dict()},
+                )  # fmt: skip
+            results[month] = MonthWrite(month, files, size, skipped=False, summary=summary)
+    return results
+
+
+def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Month]) -> dict[Month, MonthSummary]:
+    """Quality figures of the Parquet of ``months``, per symbol, in one aggregate query.
+
+    Per (month, symbol): rows, distinct timestamps, first/last open time, OHLC violations, rows with negative
+    volumes or trades, and the gaps - runs of missing candles between consecutive open times (calendar months for
+    ``1mo``) inside the symbol's own first..last range. Months without Parquet get an empty summary.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    wanted = list(dict.fromkeys(months))
+    summaries = {month: MonthSummary(month, {}) for month in wanted}
+    folders = [str(layout.parquet_dir(m)) for m in wanted if _parquet_files(layout, m)]
+    if not folders:
+        return summaries
+    frame = session.read.option("basePath", str(layout.parquet_root)).parquet(*folders)
+    t = F.unix_millis("timestamp")
+    slot, slot_start = _candle_slot(layout.interval, F)
+    by_symbol = Window.partitionBy("year", "month", "symbol").orderBy("t")
+    ohlc_bad = (
+        (F.col("low") > F.least("open", "close"))
+        | (F.col("high") < F.greatest("open", "close"))
+        | (F.col("low") > F.col("high"))
+    )
+    negative = reduce(or_, [F.col(c) < 0 for c in _NON_NEGATIVE])
+    step = F.col("slot") - F.col("previous_slot")
+    is_gap = step > 1
+    gap = F.struct(slot_start(F.col("previous_slot") + 1), slot_start(F.col("slot") - 1), step - 1)
+    rows = (
+        frame.select("year", "month", "symbol", t.alias("t"), ohlc_bad.alias("ohlc_bad"), negative.alias("negative"))
+        .withColumn("slot", slot(F.col("t")))
+        .withColumn("previous_slot", F.lag("slot").over(by_symbol))
+        .groupBy("year", "month", "symbol")
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.countDistinct("t").alias("distinct_times"),
+            F.min("t").alias("first_open_time"),
+            F.max("t").alias("last_open_time"),
+            F.sum(F.col("ohlc_bad").cast("long")).alias("ohlc_violations"),
+            F.sum(F.col("negative").cast("long")).alias("negative_values"),
+            F.sum(F.when(is_gap, step - 1).otherwise(0)).alias("missing_candles"),
+            F.slice(F.array_sort(F.collect_list(F.when(is_gap, gap))), 1, MAX_GAPS_PER_SYMBOL).alias("gaps"),
+        )
+        .collect()
+    )
+    for r in rows:
+        summaries[Month(r["year"], r["month"])].per_symbol[r["symbol"]] = SymbolSummary(
+            rows=r["rows"], distinct_times=r["distinct_times"], first_open_time=r["first_open_time"],
+            last_open_time=r["last_open_time"], ohlc_violations=r["ohlc_violations"],
+            negative_values=r["negative_values"], missing_candles=r["missing_candles"],
+            gaps=[tuple(g) for g in r["gaps"]],
+        )  # fmt: skip
+    return summaries
+
+
+def read_marker(layout: Layout, month: Month) -> dict[str, Any] | None:
+    """The marker of a written month: ``month``, ``interval``, ``fingerprint``, ``rows``, ``symbols``, ``files``,
+    ``bytes`` and ``summary`` (``MonthSummary.to_dict``); None if the month was never written (or is empty)."""
+    return read_json(_marker_path(layout, month))
+
+
+def _write(session: SparkSession, layout: Layout, months: list[Month]) -> None:
+    """One read of the months' CSV folders, one shuffle by month, one partitioned dynamic-overwrite write."""
+    folders = [str(layout.csv_dir(m)) for m in months]
+    # The lake's file format must not depend on the caller's session: standard UTC timestamps, not legacy INT96.
+    session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    frame = (
+        _read_csv(session, folders)
+        .repartition("year", "month")
+        # Leading with the partition columns keeps this sort: Spark's planned write would otherwise add its own
+        # sort by (year, month) and drop ours as redundant.
+        .sortWithinPartitions("year", "month", "symbol", "timestamp")
+    )
+    try:
+        (
+            frame.write.mode("overwrite")
+            .option("partitionOverwriteMode", "dynamic")
+            .option("compression", "snappy")
+            .partitionBy("year", "month")
+            .parquet(str(layout.parquet_root))
+        )
+    except Exception as error:
+        problem = _explain_failure(session, folders, error)
+        if problem is None:
+            raise
+        raise MalformedCsvError(problem) from error
+
+
+def _read_csv(session: SparkSession, folders: list[str]) -> DataFrame:
+    """The CSV rows of ``folders`` as Parquet columns; rows that are empty or outside their folder's month fail."""
+    from pyspark.sql import functions as F
+
+    raw = (
+        session.read.schema(CSV_SCHEMA)
+        .option("header", True)
+        .option("enforceSchema", False)  # the header must name CSV_SCHEMA's columns, in order
+        .option("mode", "FAILFAST")  # a value that does not parse raises instead of becoming NULL
+        .csv(folders)  # Spark skips files starting with "_" or ".": the manifest and temporary files
+    )
+    path = F.col("_metadata.file_path")
+    folder = F.regexp_extract(path, _MONTH_FOLDER, 1)
+    folder_year = F.regexp_extract(path, _MONTH_FOLDER, 2).cast("int")
+    folder_month = F.regexp_extract(path, _MONTH_FOLDER, 3).cast("int")
+    # Epoch day -> calendar date is exact and time-zone free, unlike year()/month() of a timestamp.
+    open_day = F.date_from_unix_date(F.expr(f"open_time div {MS_PER_DAY}").cast("int"))
+    required = [c for c in CSV_SCHEMA.fieldNames() if c != "datetime"]
+    fields = ", ".join(required)
+    has_empty = reduce(or_, [F.col(c).isNull() for c in required])
+    in_folder_month = (F.year(open_day) == folder_year) & (F.month(open_day) == folder_month)
+    empty_value = _fail(f"{_GUARD}: %s: row of %s at open_time %s has an empty value; expected all of {fields}",
+                        path, "symbol", "open_time")  # fmt: skip
+    wrong_month = _fail(f"{_GUARD}: %s: %s open_time %s (UTC day %s) is not in the folder's month %s",
+                        path, "symbol", "open_time", open_day, folder)  # fmt: skip
+    year = (
+        F.when(has_empty, empty_value)
+        .when(~in_folder_month, wrong_month)
+        .otherwise(folder_year)
+    )
+    return raw.select(
+        F.timestamp_millis("open_time").alias("timestamp"),
+        *_DATA_COLUMNS,
+        year.alias("year"),
+        folder_month.alias("month"),
+    )
+
+
+def _fail(template: str, *columns: Column | str) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.raise_error(F.format_string(template, *columns))
+
+
+def _explain_failure(session: SparkSession, folders: list[str], error: Exception) -> str | None:
+    """What was wrong with the CSV input, if that is why the write failed: our own check's message, or the first
+    row Spark could not parse (found by re-reading leniently), naming its file. None for any other failure."""
+    from pyspark.sql import functions as F
+
+    text = str(error)
+    if _GUARD in text:
+        return re.search(rf"{_GUARD}: [^\n]*", text).group(0).rstrip(".\"' ")
+    if "MALFORMED_RECORD" not in text and "Malformed" not in text:
+        return None
+    lenient = StructType([*CSV_SCHEMA.fields, StructField("_corrupt_record", StringType())])
+    bad = (
+        session.read.schema(lenient)
+        .option("header", True)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", "_corrupt_record")
+        .csv(folders)
+        .select(F.col("_metadata.file_path").alias("file"), "_corrupt_record")
+        .where(F.col("_corrupt_record").isNotNull())
+        .first()
+    )
+    if bad is None:
+        return f"a normalized CSV under {folders} has a malformed value; expected {CSV_SCHEMA.simpleString()}"
+    return (
+        f"{bad['file']}: row {bad['_corrupt_record'].strip()!r} does not fit the normalized CSV columns; "
+        f"expected {CSV_SCHEMA.simpleString()}"
+    )
+
+
+def _candle_slot(interval: str, F: Any) -> tuple[Callable[[Column], Column], Callable[[Column], Column]]:
+    """Two expressions over a candle's grid position: open time (ms) -> slot number, and slot -> open time (ms).
+    Consecutive candles have consecutive slots; calendar months for ``1mo``."""
+    if interval == "1mo":
+
+        def slot(t: Column) -> Column:
+            day = F.date_from_unix_date((t / MS_PER_DAY).cast("long").cast("int"))
+            return F.year(day) * 12 + F.month(day) - 1
+
+        def slot_start(s: Column) -> Column:
+            first_day = F.make_date((s / 12).cast("int"), (s % 12 + 1).cast("int"), F.lit(1))
+            return F.unix_date(first_day).cast("long") * MS_PER_DAY
+
+        return slot, slot_start
+    step = INTERVAL_MS[interval]
+    origin = _WEEK_ORIGIN_MS if interval == "1w" else 0
+    return (lambda t: F.floor((t - origin) / step)), (lambda s: s * step + origin)
+
+
+def _fingerprint(layout: Layout, month: Month, pairs: dict[str, dict]) -> str:
+    basis = {
+        "format": FORMAT_VERSION,
+        "interval": layout.interval,
+        "month": str(month),
+        "pairs": {symbol: [p.get("source_sha256"), p["rows"]] for symbol, p in sorted(pairs.items())},
+    }
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
+
+
+def _marker_path(layout: Layout, month: Month) -> Path:
+    return layout.parquet_dir(month) / MARKER
+
+
+def _parquet_files(layout: Layout, month: Month) -> list[Path]:
+    return sorted(layout.parquet_dir(month).glob("*.parquet"))
+
+
+def _file_stats(layout: Layout, month: Month) -> tuple[int, int]:
+    files = _parquet_files(layout, month)
+    return len(files), sum(f.stat().st_size for f in files)
+
+
+def _remove_partition(layout: Layout, month: Month) -> None:
+    folder = layout.parquet_dir(month)
+    if folder.exists():
+        shutil.rmtree(folder)
+    if folder.parent.exists() and not any(folder.parent.iterdir()):
+        folder.parent.rmdir()

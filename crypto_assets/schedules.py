@@ -1,0 +1,65 @@
+"""Refresh schedules, all STOPPED by default (turn them on in the UI: Automation > Schedules).
+
+- `month_end_refresh` (2nd of the month, 06:00 UTC): the month that just ended, from daily archives if Binance has
+  not published the monthly one yet.
+- `mid_month_refresh` (16th, 06:00 UTC): the same month again; by then Binance has published the monthly archive,
+  which replaces the daily-derived data.
+- `daily_refresh` (every day, 07:00 UTC): the current month's partition, from yesterday's daily archives.
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from crypto_assets.months import Month
+
+refresh_month = dg.define_asset_job(
+    "refresh_month",
+    selection=dg.AssetSelection.assets("raw_monthly_klines", "normalized_csv", "parquet_candles", "dataset_report"),
+    description="One month through the whole chain, then the report.",
+)
+
+
+def _month_of(context: dg.ScheduleEvaluationContext, months_back: int) -> str:
+    now = context.scheduled_execution_time or datetime.now(UTC)
+    month = Month(now.year, now.month)
+    for _ in range(months_back):
+        month = Month(month.year - (month.month == 1), (month.month - 2) % 12 + 1)
+    return str(month)
+
+
+def _request(context: dg.ScheduleEvaluationContext, months_back: int) -> dg.RunRequest | dg.SkipReason:
+    key = _month_of(context, months_back)
+    if key not in refresh_month_partition_keys(context):
+        return dg.SkipReason(f"month {key} is outside the configured partitions")
+    return dg.RunRequest(partition_key=key)
+
+
+def refresh_month_partition_keys(context: dg.ScheduleEvaluationContext) -> list[str]:
+    from crypto_assets.partitions import monthly
+
+    return monthly.get_partition_keys(dynamic_partitions_store=context.instance)
+
+
+@dg.schedule(job=refresh_month, cron_schedule="0 6 2 * *", execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.STOPPED)  # fmt: skip
+def month_end_refresh(context: dg.ScheduleEvaluationContext):
+    """The month that just ended, early (daily-sourced until Binance publishes the monthly archive)."""
+    return _request(context, 1)
+
+
+@dg.schedule(job=refresh_month, cron_schedule="0 6 16 * *", execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.STOPPED)  # fmt: skip
+def mid_month_refresh(context: dg.ScheduleEvaluationContext):
+    """Last month again, once Binance has published its monthly archive: swaps out the daily-derived data."""
+    return _request(context, 1)
+
+
+@dg.schedule(job=refresh_month, cron_schedule="0 7 * * *", execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.STOPPED)  # fmt: skip
+def daily_refresh(context: dg.ScheduleEvaluationContext):
+    """The current month, from the daily archives published so far."""
+    return _request(context, 0)
+
+
+SCHEDULES = [month_end_refresh, mid_month_refresh, daily_refresh]

@@ -1,0 +1,73 @@
+"""Shared fixtures: the local Binance stand-in, a lake folder, real resources pointed at both, and a way to run
+assets for one month or as one single-run backfill (the same code path the UI uses)."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+import pytest
+from crypto_assets_tests.binance_standin import Market, StandIn
+
+from crypto_assets.resources import BinanceResource, LakeResource, SparkResource
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+@pytest.fixture
+def market() -> Market:
+    return Market.default()
+
+
+@pytest.fixture
+def standin(market):
+    with StandIn(market, page_size=5) as server:
+        yield server
+
+
+class KeepAliveSparkResource(SparkResource):
+    """The real Spark resource, but the session outlives a run so the suite starts one JVM, not one per test."""
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def spark_resource():
+    from crypto_assets.lake.spark import spark_conf
+
+    resource = KeepAliveSparkResource(spark_config=spark_conf("local[2]"))
+    yield resource
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+
+
+def make_resources(standin: StandIn, data_dir, spark_resource=None, **lake) -> dict:
+    resources = {
+        "binance": BinanceResource(data_url=standin.data_url, listing_url=standin.listing_url,
+                                   api_url=standin.api_url, download_workers=8),  # fmt: skip
+        "lake": LakeResource(data_dir=str(data_dir), **lake),
+    }
+    if spark_resource is not None:
+        resources["spark"] = spark_resource
+    return resources
+
+
+def run_assets(assets, resources, months: list[str] | None = None, *, instance=None, run_config=None,
+               raise_on_error: bool = True) -> dg.ExecuteInProcessResult:  # fmt: skip
+    """Materialize ``assets``: one partition, or a single-run backfill over ``months`` (first..last)."""
+    tags = {}
+    if months and len(months) > 1:
+        tags = {"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[-1]}
+    return dg.materialize(
+        assets,
+        resources=resources,
+        partition_key=months[0] if months and len(months) == 1 else None,
+        tags=tags,
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        run_config=run_config,
+        raise_on_error=raise_on_error,
+    )

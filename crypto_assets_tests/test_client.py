@@ -1,0 +1,76 @@
+"""The HTTP client against the stand-in: retries that succeed, and bad bytes that never reach the final path."""
+
+from __future__ import annotations
+
+import pytest
+
+from crypto_assets.binance.archives import ArchiveError, archive_path
+from crypto_assets.binance.client import BinanceClient, BinanceHTTPError
+
+PATH = archive_path("BTCUSDT", "4h", "2025-02")
+
+
+def client(standin, **kw) -> BinanceClient:
+    return BinanceClient(standin.data_url, standin.listing_url, standin.api_url, backoff=0.01, **kw)
+
+
+def fetch(standin, tmp_path, path=PATH, **kw):
+    c = client(standin, **kw)
+    sha = c.fetch_checksum(path)
+    dest = tmp_path / path.rsplit("/", 1)[-1]
+    return c.download_verified(path, dest, sha), dest
+
+
+@pytest.mark.parametrize(
+    "inject",
+    [
+        lambda f: f.fail_once(1.0, status=503, kinds=("zip", "checksum")),
+        lambda f: f.rate_limit_once(1.0, retry_after=1, kinds=("zip", "checksum")),
+        lambda f: f.reset_once(1.0, kinds=("zip",)),
+    ],
+    ids=["503", "429-retry-after", "reset-mid-body"],
+)
+def test_transient_faults_are_retried_until_the_verified_file_lands(standin, market, tmp_path, inject):
+    inject(standin.faults)
+    download, dest = fetch(standin, tmp_path)
+    assert dest.exists() and download.bytes == dest.stat().st_size
+    assert standin.stats()["by_kind"]["zip"] >= 2  # the first answer was the fault
+
+
+def test_retry_after_is_honoured(standin, tmp_path):
+    import time
+
+    standin.faults.rate_limit_once(1.0, retry_after=2, kinds=("checksum",))
+    started = time.monotonic()
+    client(standin).fetch_checksum(PATH)
+    assert time.monotonic() - started >= 1.9
+
+
+def test_a_404_is_an_answer_not_an_error(standin):
+    assert client(standin).fetch_checksum(archive_path("NOSUCHUSDT", "4h", "2025-02")) is None
+
+
+def test_persistent_503_gives_up_with_the_url(standin):
+    standin.faults.always(".CHECKSUM", 503)
+    with pytest.raises(BinanceHTTPError, match=r"HTTP 503.*after retries|503"):
+        client(standin, retries=2).fetch_checksum(PATH)
+
+
+def test_checksum_mismatch_leaves_no_file(standin, tmp_path):
+    standin.faults.checksum_mismatch("BTCUSDT", "4h", "2025-02")
+    with pytest.raises(ArchiveError, match="does not match its CHECKSUM"):
+        fetch(standin, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_zip_whose_checksum_matches_is_refused(standin, tmp_path):
+    standin.faults.corrupt_zip("BTCUSDT", "4h", "2025-02")
+    with pytest.raises(ArchiveError, match="BTCUSDT-4h-2025-02.zip"):
+        fetch(standin, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_listing_follows_every_page(standin, market):
+    folders = client(standin).list_folders("data/spot/monthly/klines/")
+    assert sorted(folders) == sorted({p.symbol for p in market.pairs}) and len(folders) == len(set(folders))
+    assert standin.stats()["by_kind"]["listing"] >= len(folders) // 5

@@ -1,0 +1,192 @@
+"""raw_monthly_klines + normalized_csv against the stand-in: ground truth, faults, incrementality, daily months."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crypto_assets.assets.klines import normalized_csv, raw_monthly_klines
+from crypto_assets.assets.universe import pair_universe
+from crypto_assets.layout import Layout
+from crypto_assets.months import Month
+from crypto_assets_tests.conftest import make_resources, run_assets
+
+ROOT = Path(__file__).parent.parent
+INGEST = [raw_monthly_klines, normalized_csv]
+
+
+@pytest.fixture
+def lake(standin, tmp_path):
+    resources = make_resources(standin, tmp_path)
+    run_assets([pair_universe], resources)
+    return resources
+
+
+def manifest(tmp_path, month: str) -> dict:
+    return json.loads(Layout.at(tmp_path, "4h").raw_manifest(Month.parse(month)).read_text())["pairs"]
+
+
+def csv_rows(tmp_path, month: str, symbol: str) -> list[dict]:
+    with open(Layout.at(tmp_path, "4h").csv_file(Month.parse(month), symbol)) as f:
+        return list(csv.DictReader(f))
+
+
+def assert_matches_ground_truth(market, tmp_path, months, universe_symbols):
+    for month in months:
+        pairs = manifest(tmp_path, month)
+        for symbol in universe_symbols:
+            truth = market.expected(symbol, "4h", month)
+            if truth["rows"] == 0:
+                assert pairs[symbol]["status"] == "absent", (month, symbol)
+                assert not Layout.at(tmp_path, "4h").csv_file(Month.parse(month), symbol).exists()
+                continue
+            assert pairs[symbol]["status"] == "ok", (month, symbol, pairs[symbol])
+            rows = csv_rows(tmp_path, month, symbol)
+            times = [int(r["open_time"]) for r in rows]
+            assert len(rows) == truth["rows"], (month, symbol)
+            assert (times[0], times[-1]) == (truth["first_open_time"], truth["last_open_time"]), (month, symbol)
+            assert times == sorted(set(times))
+
+
+def universe_symbols(tmp_path) -> list[str]:
+    return [p["symbol"] for p in json.loads(Layout.at(tmp_path, "4h").universe_file.read_text())["pairs"]]
+
+
+def test_months_with_listings_delistings_gaps_and_both_units(standin, market, lake, tmp_path):
+    months = ["2024-12", "2025-01", "2025-02", "2025-03"]  # ms -> µs switch, ETH gap, a delisting mid-March
+    result = run_assets(INGEST, lake, months)
+    assert result.success
+    symbols = universe_symbols(tmp_path)
+    assert_matches_ground_truth(market, tmp_path, months, symbols)
+    jan = csv_rows(tmp_path, "2025-01", "BTCUSDT")
+    assert (jan[0]["open_time"], jan[0]["datetime"]) == ("1735689600000", "2025-01-01 00:00:00")
+    statuses = {p["status"] for p in manifest(tmp_path, "2025-03").values()}
+    assert statuses == {"ok", "absent"}
+    # per-month metadata, as ints the UI can plot
+    mats = {m.partition: m.metadata for m in result.asset_materializations_for_node("normalized_csv")}
+    assert set(mats) == set(months)
+    truth = sum(market.expected(s, "4h", "2025-02")["rows"] for s in symbols)
+    assert mats["2025-02"]["rows"].value == truth
+
+
+def test_listed_mid_month_pair_starts_at_its_first_candle(standin, market, lake, tmp_path):
+    run_assets(INGEST, lake, ["2025-04", "2025-05"])
+    rows = csv_rows(tmp_path, "2025-05", "SYRUPUSDT")
+    assert rows[0]["datetime"] == market.pair("SYRUPUSDT").listed + " 00:00:00"
+    assert manifest(tmp_path, "2025-04")["SYRUPUSDT"]["status"] == "absent"
+
+
+def test_faults_lose_nothing_and_bad_archives_fail_by_name(standin, market, lake, tmp_path):
+    standin.faults.fail_once(0.2, status=503)
+    standin.faults.rate_limit_once(0.1, retry_after=1)
+    standin.faults.reset_once(0.05)
+    standin.faults.checksum_mismatch("ETHUSDT", "4h", "2025-02")
+    standin.faults.corrupt_zip("SOLUSDT", "4h", "2025-02")
+    result = run_assets(INGEST, lake, ["2025-02"], raise_on_error=False)
+    assert not result.success
+    message = result.failure_data_for_node("raw_monthly_klines").error.message
+    assert "archives_verified [2025-02]" in message and "ETHUSDT" in message and "SOLUSDT" in message
+    pairs = manifest(tmp_path, "2025-02")
+    assert pairs["ETHUSDT"]["status"] == pairs["SOLUSDT"]["status"] == "failed"
+    assert "CHECKSUM" in pairs["ETHUSDT"]["error"] and "SOLUSDT-4h-2025-02.zip" in pairs["SOLUSDT"]["error"]
+    good = [s for s in universe_symbols(tmp_path) if s not in ("ETHUSDT", "SOLUSDT")]
+    for symbol in good:
+        assert pairs[symbol]["status"] == ("ok" if market.expected(symbol, "4h", "2025-02")["rows"] else "absent")
+    raw_dir = Layout.at(tmp_path, "4h").raw_dir(Month.parse("2025-02"))
+    assert not list(raw_dir.glob(".*part")) and not (raw_dir / "ETHUSDT-4h-2025-02.zip").exists()
+    checks = {(c.check_name, c.partition): c.passed for c in result.get_asset_check_evaluations()}
+    assert checks[("archives_verified", "2025-02")] is False
+    # Once Binance fixes the files, a re-run fetches only what is missing.
+    standin.faults.clear()
+    standin.reset_stats()
+    assert run_assets(INGEST, lake, ["2025-02"]).success
+    stats = standin.stats()
+    assert stats["by_kind"]["zip"] == 2  # ETHUSDT and SOLUSDT, nothing else
+    assert_matches_ground_truth(market, tmp_path, ["2025-02"], universe_symbols(tmp_path))
+
+
+def test_second_run_downloads_zero_archive_bytes(standin, lake, tmp_path):
+    run_assets(INGEST, lake, ["2025-01", "2025-02"])
+    csv_before = {p: p.stat().st_mtime_ns for p in (tmp_path / "csv").rglob("*.csv")}
+    standin.reset_stats()
+    result = run_assets(INGEST, lake, ["2025-01", "2025-02"])
+    assert standin.stats()["zip_bytes"] == 0 and standin.stats()["by_kind"]["zip"] == 0
+    meta = {m.partition: m.metadata for m in result.asset_materializations_for_node("raw_monthly_klines")}
+    assert meta["2025-01"]["bytes_downloaded"].value == 0 and meta["2025-01"]["files_skipped_cached"].value > 0
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "csv").rglob("*.csv")} == csv_before  # nothing rebuilt
+
+
+def test_a_republished_archive_is_downloaded_again(standin, market, lake, tmp_path):
+    run_assets(INGEST, lake, ["2025-02"])
+    before = manifest(tmp_path, "2025-02")["BTCUSDT"]["files"][0]["sha256"]
+    standin.replace_archive("BTCUSDT", "4h", "2025-02")
+    standin.reset_stats()
+    run_assets(INGEST, lake, ["2025-02"])
+    assert standin.stats()["by_kind"]["zip"] == 1  # only the replaced archive
+    after = manifest(tmp_path, "2025-02")["BTCUSDT"]["files"][0]["sha256"]
+    assert after != before and csv_rows(tmp_path, "2025-02", "BTCUSDT")
+
+
+def test_current_month_from_daily_archives_then_replaced_by_the_monthly(standin, market, lake, tmp_path):
+    standin.publish_monthly("2025-11")
+    standin.set_today("2025-12-20")
+    run_assets(INGEST, lake, ["2025-12"])
+    pairs = manifest(tmp_path, "2025-12")
+    btc = pairs["BTCUSDT"]
+    assert btc["status"] == "ok" and btc["source"] == "daily" and len(btc["files"]) == 19
+    rows = csv_rows(tmp_path, "2025-12", "BTCUSDT")
+    assert len(rows) == 19 * 6 and rows[-1]["datetime"] == "2025-12-19 20:00:00"
+    standin.publish_monthly("2025-12")
+    standin.set_today("2026-01-10")
+    run_assets(INGEST, lake, ["2025-12"])
+    btc = manifest(tmp_path, "2025-12")["BTCUSDT"]
+    assert btc["source"] == "monthly" and len(btc["files"]) == 1
+    assert len(csv_rows(tmp_path, "2025-12", "BTCUSDT")) == market.expected("BTCUSDT", "4h", "2025-12")["rows"]
+    raw_dir = Layout.at(tmp_path, "4h").raw_dir(Month.parse("2025-12"))
+    assert not list(raw_dir.glob("BTCUSDT-4h-2025-12-*.zip"))  # the daily files were superseded
+
+
+def test_single_run_backfill_of_three_months_is_one_run(standin, lake, tmp_path):
+    from dagster import DagsterInstance
+
+    instance = DagsterInstance.ephemeral()
+    result = run_assets(INGEST, lake, ["2025-01", "2025-02", "2025-03"], instance=instance)
+    assert result.success and len(instance.get_run_records()) == 1
+    parts = {m.partition for m in result.asset_materializations_for_node("raw_monthly_klines")}
+    assert parts == {"2025-01", "2025-02", "2025-03"}
+    checks = {(c.check_name, c.partition) for c in result.get_asset_check_evaluations()}
+    assert {("archives_verified", m) for m in parts} <= checks  # one check result per month
+
+
+def test_output_is_identical_under_another_time_zone(standin, lake, tmp_path):
+    run_assets(INGEST, lake, ["2025-01"])
+    other = tmp_path / "ny"
+    env = {**os.environ, **standin.env(), "TZ": "America/New_York", "CRYPTO_DATA_DIR": str(other),
+           "CRYPTO_SYMBOLS": ",".join(universe_symbols(tmp_path)), "CRYPTO_PAIR_MODE": "symbols"}  # fmt: skip
+    cli = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "crypto_assets.definitions"]
+    subprocess.run([*cli, "--select", "pair_universe"], env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([*cli, "--select", "raw_monthly_klines,normalized_csv", "--partition", "2025-01"], env=env,
+                   cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+    ours = sorted((tmp_path / "csv/4h/2025-01").glob("*.csv"))
+    theirs = sorted((other / "csv/4h/2025-01").glob("*.csv"))
+    assert [p.name for p in ours] == [p.name for p in theirs] and ours
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(ours, theirs))
+
+
+def test_a_hostile_listing_never_writes_outside_the_data_dir(standin, tmp_path):
+    standin.faults.evil_listing(["../../etc", "btcusdt", "BTC-USDT", "x", "..%2F..%2Fetc"])
+    resources = make_resources(standin, tmp_path / "lake")
+    run_assets([pair_universe], resources)
+    payload = json.loads(Layout.at(tmp_path / "lake", "4h").universe_file.read_text())
+    symbols = {p["symbol"] for p in payload["pairs"]}
+    assert not symbols & {"../../etc", "btcusdt", "BTC-USDT", "x"}
+    assert {"../../etc", "btcusdt", "BTC-USDT", "x"} <= set(payload["rejected"])
+    run_assets(INGEST, resources, ["2025-01"])
+    written = {p.resolve() for p in tmp_path.rglob("*") if p.is_file()}
+    assert all(str(p).startswith(str((tmp_path / "lake").resolve())) for p in written)
