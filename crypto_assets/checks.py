@@ -34,12 +34,16 @@ def month_check_specs(
 
 
 def emit_month_checks(
-    asset: str, outcomes: Iterable[tuple[str, Outcome]], blocking: set[str]
-) -> Iterator[AssetCheckEvaluation]:
+    context: dg.AssetExecutionContext, asset: str, outcomes: Iterable[tuple[str, Outcome]], blocking: set[str]
+) -> Iterator[AssetCheckEvaluation | dg.Output]:
     """Yield each (month, outcome) as a partitioned check evaluation (use ``yield from``), then fail the step if a
-    blocking ERROR check failed, naming every failed check and month."""
-    failed = []
+    blocking ERROR check failed, naming every failed check and month.
+
+    Each selected check also gets its (empty) step output, as Dagster does for an ``AssetCheckResult``: without it
+    the executor logs that a blocking check "emitted no result" and downstream steps do not wait for it."""
+    failed, names = [], []
     for month, outcome in outcomes:
+        names.append(outcome.name)
         yield AssetCheckEvaluation(
             asset_key=dg.AssetKey(asset),
             check_name=outcome.name,
@@ -52,6 +56,10 @@ def emit_month_checks(
         )
         if not outcome.passed and outcome.severity == "ERROR" and outcome.name in blocking:
             failed.append(f"{outcome.name} [{month}]: {outcome.description}")
+    for name in dict.fromkeys(names):
+        key = dg.AssetCheckKey(dg.AssetKey(asset), name)
+        if key in context.selected_asset_check_keys:
+            yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
     if failed:
         raise dg.Failure(
             description=f"{asset}: blocking checks failed, downstream assets will not run:\n- " + "\n- ".join(failed),

@@ -1,6 +1,6 @@
 """The Dagster code location: assets, checks, resources, schedules. Loaded by `dagster dev` (pyproject or workspace).
 
-    pair_universe -> raw_monthly_klines -> normalized_csv -> parquet_candles -> dataset_report
+pair_universe -> raw_monthly_klines -> normalized_csv -> parquet_candles -> dataset_report
 """
 
 from __future__ import annotations

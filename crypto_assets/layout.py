@@ -1,10 +1,10 @@
 """Where every file of the lake lives. Paths under CRYPTO_DATA_DIR are built here and nowhere else.
 
-    {root}/universe/pair_universe.json            the materialized pair universe
-    {root}/raw/spot/{interval}/{YYYY-MM}/         verified Binance archives (+ _manifest.json)
-    {root}/csv/{interval}/{YYYY-MM}/{SYM}.csv     normalized, headed, UTC CSVs (+ _manifest.json)
-    {root}/parquet/{interval}/year=Y/month=M/     Snappy Parquet, one folder per month
-    {root}/reports/{interval}/                    dataset_report as JSON, Markdown and PNG
+{root}/universe/pair_universe.json            the materialized pair universe
+{root}/raw/spot/{interval}/{YYYY-MM}/         verified Binance archives (+ _manifest.json)
+{root}/csv/{interval}/{YYYY-MM}/{SYM}.csv     normalized, headed, UTC CSVs (+ _manifest.json)
+{root}/parquet/{interval}/year=Y/month=M/     Snappy Parquet, one folder per month
+{root}/reports/{interval}/                    dataset_report as JSON, Markdown and PNG
 """
 
 from __future__ import annotations

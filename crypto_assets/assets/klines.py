@@ -99,7 +99,7 @@ def raw_monthly_klines(context: dg.AssetExecutionContext, binance: BinanceResour
     )
     if failures:
         context.log.error("archives that failed after retries:\n" + "\n".join(failures))
-    yield from emit_month_checks("raw_monthly_klines", outcomes, blocking=set(RAW_CHECKS))
+    yield from emit_month_checks(context, "raw_monthly_klines", outcomes, blocking=set(RAW_CHECKS))
 
 
 @dg.multi_asset(
@@ -143,4 +143,4 @@ def normalized_csv(context: dg.AssetExecutionContext, lake: LakeResource):
     yield dg.MaterializeResult(
         asset_key="normalized_csv", metadata={"run_rows": totals["rows"], "run_pairs_rebuilt": totals["rebuilt"]}
     )
-    yield from emit_month_checks("normalized_csv", outcomes, blocking=set(CSV_CHECKS))
+    yield from emit_month_checks(context, "normalized_csv", outcomes, blocking=set(CSV_CHECKS))

@@ -35,8 +35,11 @@ TIMESTAMP in UTC), `symbol`, `open high low close volume quote_volume` (double),
 `taker_buy_base taker_buy_quote` (double), `year`, `month`. Rows are sorted by symbol, timestamp within a month.
 Materializing a month rewrites exactly that month's folder (dynamic partition overwrite); a backfill of many
 months is one Spark job; a month whose inputs did not change is left as it is.""",
-            metadata={"dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(name, kind) for name, kind in PARQUET_COLUMNS])},  # fmt: skip
+            metadata={
+                "dagster/column_schema": dg.TableSchema(
+                    columns=[dg.TableColumn(name, kind) for name, kind in PARQUET_COLUMNS]
+                )
+            },  # fmt: skip
         )
     ],
     check_specs=month_check_specs("parquet_candles", monthly, PARQUET_CHECKS),
@@ -70,7 +73,12 @@ def parquet_candles(context: dg.AssetExecutionContext, lake: LakeResource, spark
     skipped = sum(1 for w in written.values() if w.skipped)
     yield dg.MaterializeResult(
         asset_key="parquet_candles",
-        metadata={"run_months": len(months), "run_months_rewritten": len(months) - skipped,
-                  "run_rows": sum(w.rows for w in written.values())},  # fmt: skip
+        metadata={
+            "run_months": len(months),
+            "run_months_rewritten": len(months) - skipped,
+            "run_rows": sum(w.rows for w in written.values()),
+        },  # fmt: skip
     )
-    yield from emit_month_checks("parquet_candles", outcomes, blocking={k for k, (_, b) in PARQUET_CHECKS.items() if b})
+    yield from emit_month_checks(
+        context, "parquet_candles", outcomes, blocking={k for k, (_, b) in PARQUET_CHECKS.items() if b}
+    )

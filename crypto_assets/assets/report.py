@@ -14,9 +14,13 @@ from crypto_assets.resources import LakeResource, SparkResource
     deps=["parquet_candles"],
     group_name="reporting",
     kinds={"spark", "python"},
-    check_specs=[dg.AssetCheckSpec("totals_match_months", asset="dataset_report",
-                                   description="Totals equal the sum over months; symbols equal the distinct "
-                                   "symbols in the Parquet.")],  # fmt: skip
+    check_specs=[
+        dg.AssetCheckSpec(
+            "totals_match_months",
+            asset="dataset_report",
+            description="Totals equal the sum over months; symbols equal the distinct symbols in the Parquet.",
+        )
+    ],  # fmt: skip
     pool="spark",
 )
 def dataset_report(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource):

@@ -31,8 +31,9 @@ class PairUniverseConfig(dg.Config):
     kinds={"python"},
     check_specs=[
         dg.AssetCheckSpec(
-            "discovered_live", asset="pair_universe", description="The universe came from live discovery, not the "
-            "static fallback list."  # fmt: skip
+            "discovered_live",
+            asset="pair_universe",
+            description="The universe came from live discovery, not the static fallback list.",  # fmt: skip
         )
     ],
 )

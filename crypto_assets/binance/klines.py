@@ -324,4 +324,3 @@ def naive_normalize(symbol: str, stream: BinaryIO, out_path: Path) -> int:
             out.write(",".join([symbol, str(ms), dt, f[1], f[2], f[3], f[4], f[5], f[7], f[8], f[9], f[10]]) + "\n")
             rows += 1
     return rows
-

@@ -316,11 +316,7 @@ def _read_csv(session: SparkSession, folders: list[str]) -> DataFrame:
                         path, "symbol", "open_time")  # fmt: skip
     wrong_month = _fail(f"{_GUARD}: %s: %s open_time %s (UTC day %s) is not in the folder's month %s",
                         path, "symbol", "open_time", open_day, folder)  # fmt: skip
-    year = (
-        F.when(has_empty, empty_value)
-        .when(~in_folder_month, wrong_month)
-        .otherwise(folder_year)
-    )
+    year = F.when(has_empty, empty_value).when(~in_folder_month, wrong_month).otherwise(folder_year)
     return raw.select(
         F.timestamp_millis("open_time").alias("timestamp"),
         *_DATA_COLUMNS,

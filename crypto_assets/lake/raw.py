@@ -86,8 +86,9 @@ class FetchStats:
 def read_manifest(layout: Layout, month: Month) -> dict[str, PairMonth]:
     payload = read_json(layout.raw_manifest(month), {"pairs": {}})
     return {
-        symbol: PairMonth(symbol, e["status"], e.get("source"), [ArchiveFile(**f) for f in e.get("files", [])],
-                          e.get("error"))  # fmt: skip
+        symbol: PairMonth(
+            symbol, e["status"], e.get("source"), [ArchiveFile(**f) for f in e.get("files", [])], e.get("error")
+        )  # fmt: skip
         for symbol, e in payload["pairs"].items()
     }
 

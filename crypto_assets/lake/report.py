@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
 
 from crypto_assets.lake.chart import coverage_png
@@ -46,8 +45,9 @@ def build_report(spark, layout: Layout) -> dict:
         .agg(
             F.count(F.lit(1)).alias("rows"),
             F.countDistinct("timestamp").alias("distinct"),
-            F.min("timestamp").alias("first"),
-            F.max("timestamp").alias("last"),
+            # Epoch ms computed in Spark: collected TIMESTAMPs become datetimes in the Python process's local zone.
+            F.min(F.unix_millis("timestamp")).alias("first"),
+            F.max(F.unix_millis("timestamp")).alias("last"),
             F.collect_set(F.format_string("%04d-%02d", "year", "month")).alias("months"),
         )
         .orderBy("symbol")
@@ -55,7 +55,7 @@ def build_report(spark, layout: Layout) -> dict:
     )
     per_symbol, presence = {}, set()
     for r in per_symbol_rows:
-        first, last = _ms(r["first"]), _ms(r["last"])
+        first, last = r["first"], r["last"]
         expected = len(candle_open_times(layout.interval, first, last + 1))
         per_symbol[r["symbol"]] = {
             "rows": r["rows"], "first_open_time": first, "last_open_time": last,
@@ -144,7 +144,7 @@ def _largest_gaps(df, interval: str, F, Window) -> list[dict]:
         return []
     step = INTERVAL_MS[interval]
     ms = F.unix_millis("timestamp")
-    w = Window.partitionBy("symbol").orderBy("timestamp")
+    w = Window.partitionBy("symbol").orderBy("t")
     gaps = (
         df.select("symbol", ms.alias("t"))
         .withColumn("prev", F.lag("t").over(w))
@@ -165,12 +165,6 @@ def _empty_report(layout: Layout) -> dict:
     return {"interval": layout.interval, "total_rows": 0, "symbols": 0, "first_candle": None, "last_candle": None,
             "months": [], "duplicates": 0, "missing_candles": 0, "largest_gaps": [], "daily_sourced_months": {},
             "per_symbol": {}, "seconds": 0.0, "_presence": []}  # fmt: skip
-
-
-def _ms(value) -> int:
-    """Epoch ms of a timestamp Spark returned (a naive datetime in the session time zone, which is UTC)."""
-
-    return int(value.replace(tzinfo=UTC).timestamp() * 1000)
 
 
 def _text(ms: int) -> str:
