@@ -4,14 +4,22 @@ assets for one month or as one single-run backfill (the same code path the UI us
 from __future__ import annotations
 
 import os
+import time
 
 import dagster as dg
 import pytest
-from crypto_assets_tests.binance_standin import Market, StandIn
 
 from crypto_assets.resources import BinanceResource, LakeResource, SparkResource
+from crypto_assets_tests.binance_standin import Market, StandIn
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+def pytest_configure(config):
+    # The whole suite runs in a time zone with DST, as a user's laptop might: nothing may depend on it. Spark's JVM
+    # and every subprocess inherit it, unless the project pins UTC - which is what the tests prove.
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
 
 
 @pytest.fixture
@@ -43,6 +51,14 @@ def spark_resource():
     active = SparkSession.getActiveSession()
     if active is not None:
         active.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(spark_resource):
+    """The suite's SparkSession (the one KeepAliveSparkResource's runs reuse), to read results back."""
+    from crypto_assets.lake.spark import build_session, spark_conf
+
+    return build_session(spark_conf("local[2]"))
 
 
 def make_resources(standin: StandIn, data_dir, spark_resource=None, **lake) -> dict:

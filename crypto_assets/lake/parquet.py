@@ -339,7 +339,7 @@ def _explain_failure(session: SparkSession, folders: list[str], error: Exception
     text = str(error)
     if _GUARD in text:
         return re.search(rf"{_GUARD}: [^\n]*", text).group(0).rstrip(".\"' ")
-    if "MALFORMED_RECORD" not in text and "Malformed" not in text:
+    if not any(marker in text for marker in ("MALFORMED_RECORD", "Malformed", "FAILED_READ_FILE")):
         return None
     lenient = StructType([*CSV_SCHEMA.fields, StructField("_corrupt_record", StringType())])
     bad = (
@@ -348,7 +348,9 @@ def _explain_failure(session: SparkSession, folders: list[str], error: Exception
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", "_corrupt_record")
         .csv(folders)
-        .select(F.col("_metadata.file_path").alias("file"), "_corrupt_record")
+        # Every column, so each value is parsed (the CSV reader skips unread columns) and the query is not one that
+        # reads only the corrupt-record column (which Spark refuses).
+        .select(F.col("_metadata.file_path").alias("file"), *CSV_SCHEMA.fieldNames(), "_corrupt_record")
         .where(F.col("_corrupt_record").isNotNull())
         .first()
     )
