@@ -7,12 +7,13 @@ from crypto_assets.checks import emit_month_checks, month_check_specs
 from crypto_assets.lake import quality
 from crypto_assets.lake.csv import read_csv_manifest
 from crypto_assets.lake.parquet import PARQUET_COLUMNS, write_months
+from crypto_assets.lake.raw import OK, read_manifest
 from crypto_assets.partitions import monthly, run_months
 from crypto_assets.resources import LakeResource, SparkResource
 
 PARQUET_CHECKS = {
-    "counts_match_csv": ("Rows equal normalized_csv's rows for the month; distinct symbols equal the pairs with "
-                         "data.", True),  # fmt: skip
+    "counts_match_csv": ("Rows equal normalized_csv's rows for the month; distinct symbols equal the pairs with an "
+                         "ok archive.", True),  # fmt: skip
     "no_duplicate_candles": ("No duplicate (symbol, timestamp).", True),
     "ohlc_sane": ("low <= min(open, close), high >= max(open, close), volumes and trades >= 0.", False),
     "complete_between_first_and_last": ("Rows per pair vs. the candles the month should have between the pair's "
@@ -54,9 +55,8 @@ def parquet_candles(context: dg.AssetExecutionContext, lake: LakeResource, spark
     outcomes = []
     for month in months:
         w = written[month]
-        csv = read_csv_manifest(layout, month)
-        csv_rows = sum(p["rows"] for p in csv.values())
-        csv_symbols = sum(1 for p in csv.values() if p["rows"] > 0)
+        csv_rows = sum(p["rows"] for p in read_csv_manifest(layout, month).values())
+        ok_archives = sum(1 for e in read_manifest(layout, month).values() if e.status == OK)
         context.add_asset_metadata(
             {"rows": w.rows, "symbols": w.symbols, "files": w.files, "bytes": w.bytes, "dagster/row_count": w.rows,
              "rewritten": not w.skipped, "interval": lake.interval,
@@ -65,7 +65,7 @@ def parquet_candles(context: dg.AssetExecutionContext, lake: LakeResource, spark
         )  # fmt: skip
         key = str(month)
         outcomes += [
-            (key, quality.parquet_counts_match(w.summary, csv_rows, csv_symbols)),
+            (key, quality.parquet_counts_match(w.summary, csv_rows, ok_archives)),
             (key, quality.parquet_no_duplicates(w.summary)),
             (key, quality.parquet_ohlc_sane(w.summary)),
             (key, quality.parquet_complete(w.summary, format_utc)),

@@ -6,6 +6,7 @@ CSV manifest); CSVs of pairs that no longer have data that month are removed, so
 
 from __future__ import annotations
 
+import re
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.lake.raw import OK, PairMonth, read_manifest
 from crypto_assets.layout import MANIFEST, Layout
 from crypto_assets.months import Month
+
+_DATA_LINE = re.compile(rb"\n(?=\d)")
 
 
 @dataclass
@@ -48,7 +51,8 @@ def normalize_month(layout: Layout, month: Month) -> NormalizeResult:
     try:
         for symbol, entry in sorted(raw.items()):
             known = previous.get(symbol)
-            if known and known.get("source_sha256") == entry.sha256 and layout.csv_file(month, symbol).exists():
+            reusable = known and known.get("source_sha256") == entry.sha256 and "csv_rows" in known  # current format
+            if reusable and layout.csv_file(month, symbol).exists():
                 pairs[symbol] = known
                 continue
             pairs[symbol] = _normalize_pair(layout, month, entry)
@@ -75,6 +79,25 @@ def normalize_month(layout: Layout, month: Month) -> NormalizeResult:
     )
 
 
+def _count_data_lines(archive_path) -> int:
+    """Lines starting with a digit in the archive's CSV member (a header and blank lines do not count), streamed."""
+    count, previous = 0, b"\n"
+    archive, stream = open_member(archive_path)
+    with archive, stream:
+        while chunk := stream.read(1 << 20):
+            count += len(_DATA_LINE.findall(chunk)) + (previous == b"\n" and chunk[:1].isdigit())
+            previous = chunk[-1:]
+    return count
+
+
+def _count_lines(path) -> int:
+    count = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            count += chunk.count(b"\n")
+    return count
+
+
 def _normalize_pair(layout: Layout, month: Month, entry: PairMonth) -> dict:
     with ExitStack() as stack:
         sources = []
@@ -84,9 +107,13 @@ def _normalize_pair(layout: Layout, month: Month, entry: PairMonth) -> dict:
             sources.append((file.name, stack.enter_context(stream)))
         out = layout.csv_file(month, entry.symbol)
         stats = normalize_pair_month(entry.symbol, layout.interval, month, sources, out)
+    # The check "rows = archive rows - duplicates" compares two counts taken apart from the normalizer's own: data
+    # lines in the archives, and lines in the CSV it wrote.
+    archive_rows = sum(_count_data_lines(layout.raw_file(month, f.name)) for f in entry.files)
     return {
         "rows": stats.rows,
-        "archive_rows": stats.archive_rows,
+        "csv_rows": _count_lines(out) - 1,  # minus the header
+        "archive_rows": archive_rows,
         "duplicates_dropped": stats.duplicates_dropped,
         "off_grid": stats.off_grid,
         "first_open_time": stats.first_open_time,

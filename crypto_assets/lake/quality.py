@@ -30,9 +30,13 @@ def archives_verified(entries: dict[str, PairMonth], verified: dict[str, bool]) 
 
 
 def csv_rows_match_archives(per_symbol: dict[str, dict]) -> Outcome:
-    """Rows per pair equal the archive's rows minus the duplicates dropped."""
-    bad = sorted(s for s, p in per_symbol.items() if p["rows"] != p["archive_rows"] - p["duplicates_dropped"])
-    rows = sum(p["rows"] for p in per_symbol.values())
+    """Rows per pair (lines in the CSV written) equal the archive's data lines minus the duplicates dropped, and
+    the normalizer's own row count."""
+    bad = sorted(
+        s for s, p in per_symbol.items()
+        if not p["csv_rows"] == p["rows"] == p["archive_rows"] - p["duplicates_dropped"]
+    )  # fmt: skip
+    rows = sum(p["csv_rows"] for p in per_symbol.values())
     archive_rows = sum(p["archive_rows"] for p in per_symbol.values())
     dups = sum(p["duplicates_dropped"] for p in per_symbol.values())
     return Outcome(
@@ -52,15 +56,17 @@ def csv_open_times_on_grid(per_symbol: dict[str, dict]) -> Outcome:
     )  # fmt: skip
 
 
-def parquet_counts_match(summary, csv_rows: int, csv_symbols: int) -> Outcome:
-    """Parquet rows equal normalized_csv's rows, and distinct symbols equal the pairs with data that month."""
-    passed = summary.rows == csv_rows and summary.symbols == csv_symbols
+def parquet_counts_match(summary, csv_rows: int, ok_archives: int) -> Outcome:
+    """Parquet rows equal normalized_csv's rows, and distinct symbols equal the pairs with an ``ok`` archive."""
+    missing = ok_archives - summary.symbols
+    passed = summary.rows == csv_rows and summary.symbols == ok_archives
     return Outcome(
         "counts_match_csv", passed, "ERROR",
-        "rows and symbols match normalized_csv" if passed else
-        f"parquet has {summary.rows} rows / {summary.symbols} symbols; normalized_csv has {csv_rows} / {csv_symbols}",
+        "rows and symbols match normalized_csv and the ok archives" if passed else
+        f"parquet has {summary.rows} rows / {summary.symbols} symbols; normalized_csv has {csv_rows} rows, "
+        f"{ok_archives} pairs have an ok archive ({missing} symbol(s) missing)",
         {"parquet_rows": summary.rows, "csv_rows": csv_rows, "parquet_symbols": summary.symbols,
-         "csv_symbols": csv_symbols},
+         "ok_archives": ok_archives},
     )  # fmt: skip
 
 
