@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from crypto_assets.months import Month
+from crypto_assets.partitions import monthly
 
 refresh_month = dg.define_asset_job(
     "refresh_month",
@@ -30,15 +31,9 @@ def _month_of(context: dg.ScheduleEvaluationContext, months_back: int) -> str:
 
 def _request(context: dg.ScheduleEvaluationContext, months_back: int) -> dg.RunRequest | dg.SkipReason:
     key = _month_of(context, months_back)
-    if key not in refresh_month_partition_keys(context):
+    if not monthly.has_partition_key(key):
         return dg.SkipReason(f"month {key} is outside the configured partitions")
     return dg.RunRequest(partition_key=key)
-
-
-def refresh_month_partition_keys(context: dg.ScheduleEvaluationContext) -> list[str]:
-    from crypto_assets.partitions import monthly
-
-    return monthly.get_partition_keys(dynamic_partitions_store=context.instance)
 
 
 @dg.schedule(job=refresh_month, cron_schedule="0 6 2 * *", execution_timezone="UTC",
