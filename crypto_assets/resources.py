@@ -17,6 +17,7 @@ class BinanceResource(dg.ConfigurableResource):
     listing_url: str
     api_url: str
     download_workers: int = 32
+    synthetic: bool = False  # CRYPTO_DEMO: the URLs serve the local stand-in's made-up market
     _client: BinanceClient | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -69,6 +70,7 @@ def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableReso
             listing_url=settings.listing_url,
             api_url=settings.api_url,
             download_workers=settings.download_workers,
+            synthetic=settings.synthetic,
         ),
         "lake": LakeResource(
             data_dir=settings.data_dir,

@@ -43,6 +43,8 @@ class Settings:
     download_workers: int = 32
     spark_master: str = "local[*]"
     spark_conf: dict[str, str] = field(default_factory=dict)
+    # CRYPTO_DEMO=1 (set by `make demo`): the URLs point at the local stand-in; everything is labelled SYNTHETIC.
+    synthetic: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +72,7 @@ class Settings:
             ),
             spark_master=get("SPARK_MASTER", d.spark_master) or d.spark_master,
             spark_conf=_json_object("CRYPTO_SPARK_CONF", get("CRYPTO_SPARK_CONF", "")),
+            synthetic=_bool("CRYPTO_DEMO", get("CRYPTO_DEMO", "false")),
         )
         if settings.end_month and Month.parse(settings.end_month) < Month.parse(settings.start_month):
             raise SettingsError(

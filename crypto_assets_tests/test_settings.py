@@ -12,6 +12,7 @@ def test_defaults_reproduce_the_study():
     assert s.listing_url == "https://s3-ap-northeast-1.amazonaws.com/data.binance.vision"
     assert s.api_url == "https://api.binance.com"
     assert s.end_month == "" and s.target_pairs == 300 and s.include_leveraged is False
+    assert s.synthetic is False and Settings.from_env({"CRYPTO_DEMO": "1"}).synthetic is True
 
 
 def test_values_are_read_and_normalized():
@@ -35,6 +36,7 @@ def test_values_are_read_and_normalized():
         ({"CRYPTO_SYMBOLS": "BTC/USDT"}, ["CRYPTO_SYMBOLS", "BTC/USDT"]),
         ({"CRYPTO_PAIR_MODE": "symbols"}, ["CRYPTO_SYMBOLS"]),
         ({"CRYPTO_SPARK_CONF": "[1]"}, ["CRYPTO_SPARK_CONF", "JSON object"]),
+        ({"CRYPTO_DEMO": "sure"}, ["CRYPTO_DEMO", "true or false"]),
     ],
 )
 def test_invalid_values_name_the_variable_and_what_is_allowed(env, words):

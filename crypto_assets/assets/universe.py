@@ -69,10 +69,15 @@ def pair_universe(
         universe = discover(None, "top100", **options)
         universe.fallback_used = True
     universe.write(lake.layout.universe_file)
+    source = f"Binance ({binance.api_url})"
+    if binance.synthetic:
+        source = f"SYNTHETIC - local Binance stand-in, not market data ({binance.api_url})"
+        context.log.warning(f"CRYPTO_DEMO is set: {source}")
     if universe.rejected:
         context.log.warning(f"ignored {len(universe.rejected)} names that are not valid symbols: {universe.rejected}")
     return dg.MaterializeResult(
         metadata={
+            "data_source": source,
             "mode": mode,
             "count": len(universe.pairs),
             "dagster/row_count": len(universe.pairs),
