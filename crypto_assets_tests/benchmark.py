@@ -1,0 +1,872 @@
+"""End-to-end benchmark: the real pipeline, through Dagster, against the local Binance stand-in (synthetic data).
+
+    python -m crypto_assets_tests.benchmark [--scenario A,B,C,D|all] [--pairs 600] [--months 15] [--interval 4h]
+                                            [--latency-ms 50] [--c-pairs 50] [--c-months 3] ...
+    make bench ARGS="--scenario A,B --pairs 40 --months 3 --latency-ms 5"     # a quick run
+
+Scenarios (all share one persistent Dagster instance, a temporary DAGSTER_HOME, so later ones see the history):
+
+(A) cold: ``--pairs`` x ``--months`` (ending ``--end-month``) x ``--interval``, ``historical-usdt``, ``--latency-ms``
+    per request; then, on copies of its files, the normalize-vs-naive comparison and a 1-month parquet_candles run.
+(B) warm: A again right after, nothing new upstream.
+(C) fine interval: ``--c-pairs`` x ``--c-months`` x ``--c-interval`` (50 x 3 x 1m), its own stand-in and lake.
+(D) one month added: the stand-in publishes the month after ``--end-month``; the end month moves to it and the whole
+    range is backfilled again (``--d-range new`` runs the new month only).
+
+Each scenario is the path the UI takes: three runs - ``pair_universe``; one single-run backfill of
+``raw_monthly_klines + normalized_csv + parquet_candles`` over the month range (the range tags of a backfill);
+``dataset_report`` - each in a fresh Python process (as Dagster's default run launcher does; ``--process-per
+scenario`` runs the three in one process), with the environment set before ``crypto_assets`` is imported.
+
+Output: JSON lines on stdout (progress on stderr):
+  {"kind": "machine", ...}                              the machine, its load, the settings
+  {"kind": "asset", "scenario", "asset", "seconds", ...}   one per asset and scenario
+  {"kind": "phase", "scenario", "phase", ...}           stand-in warm-up, normalize vs naive, 1-month Parquet, rewrites
+  {"kind": "summary", "scenario", "seconds", "rows_per_s", "peak_mb", "targets": [...], ...}
+  {"kind": "targets", "all_passed", "targets": [...]}    every target of the session, with pass/fail
+
+How things are measured:
+  * seconds per asset: STEP_START -> STEP_SUCCESS/FAILURE timestamps of the run's step events, read from the
+    instance's event log. A scenario's ``seconds`` is the wall time of its run processes (spawn to exit: imports,
+    run start-up and Spark's JVM shutdown included - what a user waits); ``run_seconds`` is the sum of the
+    RUN_START..RUN_SUCCESS durations of the instance's run records.
+  * requests and bytes downloaded: the stand-in's own counters (zip body bytes actually sent), reset per run.
+  * download latency bound: requests x latency / CRYPTO_DOWNLOAD_WORKERS; the ratio is raw_monthly_klines' step
+    seconds over it.
+  * Spark start: the time of the first ``spark.spark_session`` access in a run (JVM launch + SparkContext + session),
+    timed by a subclass of the project's SparkResource that only adds the stopwatch.
+  * peak memory: the run process's ``ru_maxrss`` (Python) and the largest ``VmHWM`` among its ``java``
+    descendants (the Spark driver JVM), read in the run process after each run and sampled from /proc every 0.2 s by
+    this process; ``peak_mb`` = the sum of both peaks (an upper bound; ``tree_peak_mb`` is the largest sampled sum of
+    VmRSS over the process tree at one instant).
+  * normalize vs naive: ``normalize_pair_month`` (the code normalized_csv runs) against ``naive_normalize`` (per-row
+    ``datetime``) on the same verified archives of the run (a sample of about ``--normalize-rows`` rows), best of 3,
+    and the outputs compared byte for byte. If ``crypto_assets.binance.klines.measure_normalize`` exists its result
+    is reported too.
+  * 15 months vs one: parquet_candles' step seconds in A against a parquet_candles run of the middle month alone
+    on a fresh copy of that month's CSVs (same code, Spark start included in both).
+  * D rewrites only the new month: (mtime, size) of every file under the Parquet root before and after.
+
+Targets (each a ratio of figures measured in the same session; see ``_targets_*``): A's download within 2x of its
+latency bound; normalize >= 10x naive; parquet_candles for all months < 3x one month; B downloads 0 archive bytes and
+costs < 15% of A; D costs < 15% of A and rewrites only the new month; C's rows/s >= A's rows/s / 2; peak memory
+< 1 GB in every scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MB = 1024 * 1024
+ALL_SCENARIOS = ("A", "B", "C", "D")
+MONTHLY_ASSETS = ["raw_monthly_klines", "normalized_csv", "parquet_candles"]
+ASSET_ORDER = ["pair_universe", *MONTHLY_ASSETS, "dataset_report"]
+TAG_PREFIX = "crypto_bench"
+
+
+def emit(record: dict) -> None:
+    """One JSON line on stdout."""
+    print(json.dumps(record, default=str), flush=True)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+# --- months ----------------------------------------------------------------------------------------------------------
+def _shift(month: str, delta: int) -> str:
+    index = int(month[:4]) * 12 + int(month[5:7]) - 1 + delta
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _month_span(end: str, count: int) -> list[str]:
+    return [_shift(end, -i) for i in range(count - 1, -1, -1)]
+
+
+# --- processes and memory --------------------------------------------------------------------------------------------
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def descendants(root: int) -> list[int]:
+    children, out, stack = _children_map(), [], [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            out.append(child)
+            stack.append(child)
+    return out
+
+
+def proc_memory(pid: int) -> tuple[str, int, int] | None:
+    """(command name, VmHWM kB, VmRSS kB) of a live process, None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            text = f.read()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    kb = lambda key: int(fields.get(key, "0 kB").split()[0])  # noqa: E731
+    return fields.get("Name", "?").strip(), kb("VmHWM"), kb("VmRSS")
+
+
+class TreeSampler(threading.Thread):
+    """Samples the memory of a process and its descendants: peak VmHWM per process, peak summed VmRSS."""
+
+    def __init__(self, root: int, every: float = 0.2):
+        super().__init__(daemon=True, name="memory-sampler")
+        self.root, self.every = root, every
+        self.peaks: dict[int, tuple[str, int]] = {}
+        self.tree_peak_kb = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            self.sample()
+            if self._stop_event.wait(self.every):
+                return
+
+    def sample(self) -> None:
+        total = 0
+        for pid in [self.root, *descendants(self.root)]:
+            found = proc_memory(pid)
+            if found is None:
+                continue
+            name, hwm, rss = found
+            # A JVM's short-lived forks (named after the forking thread) share its pages: not counted in the sum.
+            total += rss if pid == self.root or name == "java" else 0
+            if hwm >= self.peaks.get(pid, ("", 0))[1]:
+                self.peaks[pid] = (name, hwm)
+        self.tree_peak_kb = max(self.tree_peak_kb, total)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(5)
+
+    def peak_kb(self, name: str | None = None, exclude_root: bool = False) -> int:
+        return max((hwm for pid, (n, hwm) in self.peaks.items()
+                    if (name is None or n == name) and not (exclude_root and pid == self.root)), default=0)  # fmt: skip
+
+
+# --- the worker: one or more Dagster runs in this (fresh) process -----------------------------------------------------
+def _standin_call(url: str | None, route: str, method: str = "GET") -> dict | None:
+    if not url:
+        return None
+    request = urllib.request.Request(f"{url}/_standin/{route}", method=method, data=b"{}" if method == "POST" else None)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        payload = json.loads(response.read())
+    payload.pop("by_path", None)
+    return payload
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, str) and len(value) <= 200:
+        return value
+    return None
+
+
+def worker_main(spec_path: str) -> int:
+    """Run the runs of a spec file (written by the parent) and write their figures to the spec's result file."""
+    spec = json.loads(Path(spec_path).read_text())
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import dagster as dg
+    from dagster import DagsterEventType
+
+    from crypto_assets.definitions import ASSETS
+    from crypto_assets.partitions import settings
+    from crypto_assets.resources import SparkResource, resources_from_settings
+
+    spark_starts: list[float] = []
+
+    class TimedSparkResource(SparkResource):
+        """The project's SparkResource with a stopwatch on the first session of a run."""
+
+        def _init_session(self) -> None:
+            if self._spark_session is None:
+                started = time.perf_counter()
+                super()._init_session()
+                spark_starts.append(time.perf_counter() - started)
+
+    resources = resources_from_settings(settings)
+    resources["spark"] = TimedSparkResource(spark_config=resources["spark"].spark_config)
+    by_name = {next(iter(a.keys)).to_user_string(): a for a in ASSETS}
+    instance = dg.DagsterInstance.get()
+    ready_seconds = time.time() - spec["spawned_at"]
+    runs_out = []
+    for run in spec["runs"]:
+        months = run.get("months") or []
+        tags = {f"{TAG_PREFIX}/scenario": spec["scenario"], f"{TAG_PREFIX}/run": run["label"]}
+        if len(months) > 1:
+            tags |= {"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[-1]}
+        _standin_call(spec.get("standin_url"), "reset_stats", "POST")
+        spark_starts.clear()
+        profiler = None
+        if spec.get("profile_dir"):
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        started = time.perf_counter()
+        result = dg.materialize(
+            [by_name[name] for name in run["assets"]],
+            resources=resources,
+            partition_key=months[0] if len(months) == 1 else None,
+            tags=tags,
+            instance=instance,
+            raise_on_error=False,
+        )
+        wall = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+            _dump_profile(profiler, Path(spec["profile_dir"]) / f"{spec['scenario']}-{run['label']}")
+        standin = _standin_call(spec.get("standin_url"), "stats")
+        kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+        steps: dict[str, dict] = {}
+        for entry in instance.all_logs(result.run_id, of_type=kinds):
+            step = steps.setdefault(entry.step_key, {})
+            if entry.dagster_event.event_type == DagsterEventType.STEP_START:
+                step["start"] = entry.timestamp
+            else:
+                step["end"] = entry.timestamp
+                step["status"] = (
+                    "success" if entry.dagster_event.event_type == DagsterEventType.STEP_SUCCESS else "failure"
+                )
+        for step in steps.values():
+            step["seconds"] = step["end"] - step["start"] if "end" in step and "start" in step else None
+        record = instance.get_run_record_by_id(result.run_id)
+        materializations = []
+        for event in result.get_asset_materialization_events():
+            mat = event.event_specific_data.materialization
+            metadata = {k: _plain(v.value) for k, v in mat.metadata.items()}
+            materializations.append({"asset": mat.asset_key.to_user_string(), "partition": mat.partition,
+                                     "metadata": {k: v for k, v in metadata.items() if v is not None}})  # fmt: skip
+        evaluations = result.get_asset_check_evaluations()
+        failed_checks = sorted({f"{e.asset_key.to_user_string()}.{e.check_name}"
+                                + (f"[{e.partition}]" if getattr(e, "partition", None) else "")
+                                for e in evaluations if not e.passed})  # fmt: skip
+        java = [m for m in (proc_memory(p) for p in descendants(os.getpid())) if m and m[0] == "java"]
+        failure = None if result.success else result.get_run_failure_event()
+        runs_out.append({
+            "label": run["label"], "run_id": result.run_id, "success": result.success, "wall_seconds": wall,
+            "run_seconds": (record.end_time - record.start_time) if record and record.end_time and record.start_time
+            else None,
+            "steps": steps, "materializations": materializations, "checks_passed": sum(e.passed for e in evaluations),
+            "checks_failed": failed_checks, "spark_starts": list(spark_starts), "standin": standin,
+            "jvm_hwm_kb": max((m[1] for m in java), default=0),
+            "python_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "failure": failure.message if failure is not None else None,
+        })  # fmt: skip
+    Path(spec["result"]).write_text(json.dumps({"ready_seconds": ready_seconds, "runs": runs_out}, default=str))
+    return 0
+
+
+def _dump_profile(profiler, stem: Path) -> None:
+    import pstats
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    profiler.dump_stats(str(stem.with_suffix(".pstats")))
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(30)
+    stem.with_suffix(".txt").write_text(text.getvalue())
+
+
+# --- the parent: stand-ins, run processes, figures --------------------------------------------------------------------
+class Bench:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.home = args.workdir / "dagster_home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO_ROOT / "dagster.yaml", self.home / "dagster.yaml")
+        self.logs = args.workdir / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self.summaries: dict[str, dict] = {}
+        self.targets: list[dict] = []
+        self.extra: dict[str, dict] = {}  # per scenario: figures of the side phases
+        self._serial = 0
+
+    # --- environment and processes -----------------------------------------------------------------------------------
+    def env(self, standin, data_dir: Path, interval: str, months: list[str]) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CRYPTO_", "BINANCE_", "SPARK_MASTER"))}
+        env.update(standin.env() if standin is not None else {
+            "BINANCE_DATA_URL": "http://127.0.0.1:9", "BINANCE_LISTING_URL": "http://127.0.0.1:9/bucket",
+            "BINANCE_API_URL": "http://127.0.0.1:9"})  # fmt: skip
+        env.update({
+            "CRYPTO_DATA_DIR": str(data_dir), "CRYPTO_INTERVAL": interval, "CRYPTO_START_MONTH": months[0],
+            "CRYPTO_END_MONTH": months[-1], "CRYPTO_PAIR_MODE": "historical-usdt",
+            "CRYPTO_DOWNLOAD_WORKERS": str(self.args.workers), "SPARK_MASTER": self.args.spark_master,
+            "DAGSTER_HOME": str(self.home), "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
+            "PYTHONUNBUFFERED": "1",
+        })  # fmt: skip
+        if self.args.spark_conf:
+            env["CRYPTO_SPARK_CONF"] = self.args.spark_conf
+        return env
+
+    def run_process(self, scenario: str, runs: list[dict], env: dict, standin) -> dict:
+        """Run ``runs`` in one fresh process; returns the worker's figures plus wall time and sampled memory."""
+        self._serial += 1
+        stem = f"{self._serial:02d}-{scenario}-{'+'.join(r['label'] for r in runs)}"
+        spec_path, result_path = self.logs / f"{stem}.spec.json", self.logs / f"{stem}.result.json"
+        spec = {"scenario": scenario, "runs": runs, "result": str(result_path), "spawned_at": time.time(),
+                "standin_url": standin.data_url if standin is not None else None,
+                "profile_dir": str(self.args.workdir / "profiles") if self.args.profile else None}  # fmt: skip
+        spec_path.write_text(json.dumps(spec))
+        log_path = self.logs / f"{stem}.log"
+        log(f"{scenario}: run process {stem} (log {log_path})")
+        started = time.perf_counter()
+        with open(log_path, "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "crypto_assets_tests.benchmark", "--worker", str(spec_path)],
+                                    cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+            sampler = TreeSampler(proc.pid)
+            sampler.start()
+            try:
+                code = proc.wait(timeout=self.args.timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                code = -9
+            finally:
+                sampler.stop()
+        wall = time.perf_counter() - started
+        if code != 0 or not result_path.exists():
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"run process {stem} exited with {code}; last lines of {log_path}:\n{tail}")
+        result = json.loads(result_path.read_text())
+        result["wall_seconds"] = wall
+        python_kb = max([sampler.peaks.get(proc.pid, ("", 0))[1]] + [r["python_maxrss_kb"] for r in result["runs"]])
+        jvm_kb = max([sampler.peak_kb("java")] + [r["jvm_hwm_kb"] for r in result["runs"]])
+        by_name: dict[str, float] = {}
+        for pid, (name, hwm) in sampler.peaks.items():
+            if pid != proc.pid:
+                by_name[name] = max(by_name.get(name, 0.0), hwm / 1024)
+        result["memory"] = {"python_peak_mb": python_kb / 1024, "jvm_peak_mb": jvm_kb / 1024,
+                            "tree_peak_mb": sampler.tree_peak_kb / 1024, "descendants_peak_mb": by_name}  # fmt: skip
+        for run in result["runs"]:
+            if not run["success"]:
+                log(f"{scenario}: run {run['label']} FAILED: {run['failure']} (log {log_path})")
+            if run["checks_failed"]:
+                log(f"{scenario}: run {run['label']} failed checks: {run['checks_failed'][:10]}")
+        return result
+
+    def run_scenario(self, scenario: str, standin, data_dir: Path, interval: str, months: list[str],
+                     run_months: list[str] | None = None) -> dict:  # fmt: skip
+        """The three runs of a scenario (universe, monthly single-run backfill, report); returns the raw figures."""
+        run_months = run_months or months
+        env = self.env(standin, data_dir, interval, months)
+        runs = [{"label": "universe", "assets": ["pair_universe"]},
+                {"label": "monthly", "assets": MONTHLY_ASSETS, "months": run_months},
+                {"label": "report", "assets": ["dataset_report"]}]  # fmt: skip
+        groups = [runs] if self.args.process_per == "scenario" else [[r] for r in runs]
+        processes = [self.run_process(scenario, group, env, standin) for group in groups]
+        return {"processes": processes, "runs": {r["label"]: r for p in processes for r in p["runs"]},
+                "interval": interval, "months": run_months, "data_dir": data_dir}  # fmt: skip
+
+    # --- figures -----------------------------------------------------------------------------------------------------
+    def report_scenario(self, scenario: str, raw: dict, config: dict) -> dict:
+        runs, latency = raw["runs"], config["latency_ms"] / 1000
+        mats: dict[str, list[dict]] = {}
+        for run in runs.values():
+            for m in run["materializations"]:
+                mats.setdefault(m["asset"], []).append(m)
+        steps = {k: v for run in runs.values() for k, v in run["steps"].items()}
+        step_seconds = {a: (steps.get(a) or {}).get("seconds") for a in ASSET_ORDER}
+
+        def total(asset: str, key: str) -> int:
+            return sum(m["metadata"].get(key, 0) or 0 for m in mats.get(asset, []) if m["partition"] is not None)
+
+        monthly = runs["monthly"]
+        standin_monthly = monthly["standin"] or {}
+        requests = standin_monthly.get("requests", 0)
+        zip_bytes = sum((r["standin"] or {}).get("zip_bytes", 0) for r in runs.values())
+        spark = {label: r["spark_starts"][0] for label, r in runs.items() if r["spark_starts"]}
+        archives = total("raw_monthly_klines", "files_ok")
+        rows = total("normalized_csv", "rows")
+        raw_s, csv_s, pq_s = (step_seconds[a] for a in MONTHLY_ASSETS)
+        bound = requests * latency / self.args.workers if latency else None
+        lines = [
+            {"asset": "pair_universe", "seconds": step_seconds["pair_universe"],
+             "pairs": next((m["metadata"].get("count") for m in mats.get("pair_universe", [])), None),
+             "requests": (runs["universe"]["standin"] or {}).get("requests")},
+            {"asset": "raw_monthly_klines", "seconds": raw_s, "archives": archives,
+             "archives_per_s": _ratio(archives, raw_s),
+             "archives_downloaded": standin_monthly.get("by_kind", {}).get("zip"),
+             "archives_cached": total("raw_monthly_klines", "files_skipped_cached"),
+             "archives_absent": total("raw_monthly_klines", "files_absent"),
+             "archives_failed": total("raw_monthly_klines", "files_failed"),
+             "bytes_downloaded": standin_monthly.get("zip_bytes", 0), "requests": requests,
+             "requests_by_kind": standin_monthly.get("by_kind"), "latency_ms": config["latency_ms"],
+             "workers": self.args.workers, "latency_bound_seconds": bound,
+             "ratio_to_latency_bound": _ratio(raw_s, bound)},
+            {"asset": "normalized_csv", "seconds": csv_s, "rows": rows, "rows_per_s": _ratio(rows, csv_s),
+             "pairs_rebuilt": total("normalized_csv", "pairs_rebuilt")},
+            {"asset": "parquet_candles", "seconds": pq_s, "rows": total("parquet_candles", "rows"),
+             "rows_per_s": _ratio(total("parquet_candles", "rows"), pq_s),
+             "months_rewritten": sum(bool(m["metadata"].get("rewritten")) for m in mats.get("parquet_candles", [])),
+             "parquet_bytes": total("parquet_candles", "bytes"), "spark_start_seconds": spark.get("monthly")},
+            {"asset": "dataset_report", "seconds": step_seconds["dataset_report"],
+             "total_rows": next((m["metadata"].get("total_rows") for m in mats.get("dataset_report", [])), None),
+             "spark_start_seconds": spark.get("report")},
+        ]  # fmt: skip
+        for line in lines:
+            emit({"kind": "asset", "scenario": scenario, **_rounded(line)})
+        processes = raw["processes"]
+        seconds = sum(p["wall_seconds"] for p in processes)
+        python_mb = max(p["memory"]["python_peak_mb"] for p in processes)
+        jvm_mb = max(p["memory"]["jvm_peak_mb"] for p in processes)
+        summary = {
+            "kind": "summary", "scenario": scenario, **config, "months": len(raw["months"]),
+            "month_range": f"{raw['months'][0]}..{raw['months'][-1]}",
+            "ok": all(r["success"] for r in runs.values()),
+            "checks_failed": sorted({c for r in runs.values() for c in r["checks_failed"]}),
+            "seconds": seconds,
+            "run_seconds": sum(r["run_seconds"] or 0 for r in runs.values()),
+            "step_seconds": sum(s for s in step_seconds.values() if s),
+            "process_overhead_seconds": seconds - sum(r["run_seconds"] or 0 for r in runs.values()),
+            "seconds_per_asset": step_seconds,
+            "rows": rows, "rows_per_s": _ratio(rows, seconds), "archives": archives,
+            "archives_per_s": _ratio(archives, raw_s), "bytes_downloaded": zip_bytes,
+            "download_latency_bound_seconds": bound, "download_ratio_to_latency_bound": _ratio(raw_s, bound),
+            "requests": sum((r["standin"] or {}).get("requests", 0) for r in runs.values()),
+            "spark_start_seconds": spark,
+            "python_peak_mb": python_mb, "jvm_peak_mb": jvm_mb, "peak_mb": python_mb + jvm_mb,
+            "tree_peak_mb": max(p["memory"]["tree_peak_mb"] for p in processes),
+            "descendants_peak_mb": {n: max(p["memory"]["descendants_peak_mb"].get(n, 0) for p in processes)
+                                    for p0 in processes for n in p0["memory"]["descendants_peak_mb"]},
+            "run_ids": {label: r["run_id"] for label, r in runs.items()},
+        }  # fmt: skip
+        self.summaries[scenario] = summary
+        return summary
+
+    def finish_scenario(self, scenario: str, summary: dict, targets: list[dict]) -> None:
+        targets.append(_target(f"{scenario}.peak_memory_under_1GB", summary["peak_mb"], 1024, "<",
+                               f"python {summary['python_peak_mb']:.0f} MB + JVM {summary['jvm_peak_mb']:.0f} MB "
+                               f"(sampled tree peak {summary['tree_peak_mb']:.0f} MB)"))  # fmt: skip
+        if not summary["ok"]:
+            targets.append(_target(f"{scenario}.runs_succeeded", 0, 1, ">=", "a run failed; see the logs"))
+        self.targets += targets
+        emit(_rounded({**summary, "targets": targets}))
+
+    # --- side phases -------------------------------------------------------------------------------------------------
+    def normalize_vs_naive(self, scenario: str, data_dir: Path, interval: str, months: list[str]) -> dict:
+        from crypto_assets.binance import klines
+        from crypto_assets.binance.archives import open_member
+        from crypto_assets.lake.raw import OK, read_manifest
+        from crypto_assets.layout import Layout
+        from crypto_assets.months import Month
+
+        layout = Layout.at(data_dir, interval)
+        candidates = []
+        for text in months:
+            month = Month.parse(text)
+            for symbol, entry in sorted(read_manifest(layout, month).items()):
+                if entry.status == OK and entry.source == "monthly":
+                    candidates.append((symbol, month, layout.raw_file(month, entry.files[0].name)))
+        # Spread the sample over pairs and months: every k-th archive, about --normalize-rows rows in all.
+        per_file = {"1s": 2_600_000, "1m": 43_000, "3m": 14_400, "5m": 8_600, "15m": 2_900, "30m": 1_440,
+                    "1h": 720, "2h": 360}.get(interval, 180)  # fmt: skip
+        stride = max(1, -(-len(candidates) * per_file // max(self.args.normalize_rows, 1)))
+        sample = candidates[::stride]
+        out = Path(tempfile.mkdtemp(prefix="normalize-", dir=self.args.workdir))
+
+        def fast() -> int:
+            rows = 0
+            for symbol, month, path in sample:
+                archive, stream = open_member(path)
+                with archive, stream:
+                    rows += klines.normalize_pair_month(symbol, interval, month, [(path.name, stream)],
+                                                        out / f"fast-{month}-{symbol}.csv").rows  # fmt: skip
+            return rows
+
+        def naive() -> int:
+            rows = 0
+            for symbol, month, path in sample:
+                archive, stream = open_member(path)
+                with archive, stream:
+                    rows += klines.naive_normalize(symbol, stream, out / f"naive-{month}-{symbol}.csv")
+            return rows
+
+        members = {}
+        for _, _, path in sample:
+            archive, stream = open_member(path)
+            with archive, stream:
+                members[path] = stream.read()
+
+        def fast_in_memory() -> int:
+            return sum(klines.normalize_pair_month(symbol, interval, month, [(path.name, io.BytesIO(members[path]))],
+                                                   out / f"fast-{month}-{symbol}.csv").rows
+                       for symbol, month, path in sample)  # fmt: skip
+
+        def naive_in_memory() -> int:
+            return sum(klines.naive_normalize(symbol, io.BytesIO(members[path]), out / f"naive-{month}-{symbol}.csv")
+                       for symbol, month, path in sample)  # fmt: skip
+
+        timings: dict[str, list[float]] = {}
+        counted = {}
+        for _ in range(3):
+            for name, fn in (("fast", fast), ("naive", naive), ("fast_mem", fast_in_memory),
+                             ("naive_mem", naive_in_memory)):  # fmt: skip
+                started = time.perf_counter()
+                counted[name] = fn()
+                timings.setdefault(name, []).append(time.perf_counter() - started)
+        members.clear()
+        same = all((out / f"fast-{m}-{s}.csv").read_bytes() == (out / f"naive-{m}-{s}.csv").read_bytes()
+                   for s, m, _ in sample)  # fmt: skip
+        fast_s, naive_s = min(timings["fast"]), min(timings["naive"])
+        line = {"kind": "phase", "scenario": scenario, "phase": "normalize_vs_naive", "files": len(sample),
+                "rows": counted["fast"], "fast_seconds": fast_s, "naive_seconds": naive_s,
+                "fast_rows_per_s": _ratio(counted["fast"], fast_s),
+                "naive_rows_per_s": _ratio(counted["naive"], naive_s),
+                "speedup": _ratio(naive_s, fast_s), "same_output": same, "source": "benchmark",
+                "in_memory_fast_seconds": min(timings["fast_mem"]),
+                "in_memory_naive_seconds": min(timings["naive_mem"]),
+                "in_memory_speedup": _ratio(min(timings["naive_mem"]), min(timings["fast_mem"]))}  # fmt: skip
+        measure = getattr(klines, "measure_normalize", None)
+        if measure is not None:
+            try:
+                measured = measure([path for _, _, path in sample])
+                line["pipeline_measure"] = measured
+                for key in ("speedup", "ratio", "speedup_vs_naive"):
+                    value = measured.get(key) if isinstance(measured, dict) else getattr(measured, key, None)
+                    if isinstance(value, int | float):
+                        line["benchmark_speedup"] = line["speedup"]
+                        line["speedup"], line["source"] = value, "klines.measure_normalize"
+                        break
+            except Exception as exc:  # a helper with another signature: keep our own figure
+                line["pipeline_measure_error"] = repr(exc)
+        shutil.rmtree(out, ignore_errors=True)
+        emit(_rounded(line))
+        return line
+
+    def parquet_one_month(self, scenario: str, data_dir: Path, interval: str, month: str, all_months_s: float | None,
+                          months: int) -> dict:  # fmt: skip
+        """parquet_candles of one month alone, on a fresh copy of that month's CSVs (no Parquet yet)."""
+        from crypto_assets.layout import Layout
+        from crypto_assets.months import Month
+
+        source = Layout.at(data_dir, interval)
+        fresh_dir = self.args.workdir / f"one-month-{scenario}"
+        shutil.rmtree(fresh_dir, ignore_errors=True)
+        target = Layout.at(fresh_dir, interval)
+        m = Month.parse(month)
+        # What parquet_candles reads: the month's CSVs and manifest, the raw manifest (its checks count ok archives).
+        shutil.copytree(source.csv_dir(m), target.csv_dir(m))
+        for src, dst in (
+            (source.raw_manifest(m), target.raw_manifest(m)),
+            (source.universe_file, target.universe_file),
+        ):
+            if src.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+        env = self.env(None, fresh_dir, interval, [month])
+        process = self.run_process(scenario, [{"label": "parquet-1-month", "assets": ["parquet_candles"],
+                                               "months": [month]}], env, None)  # fmt: skip
+        run = process["runs"][0]
+        seconds = (run["steps"].get("parquet_candles") or {}).get("seconds")
+        rows = sum(m["metadata"].get("rows", 0) for m in run["materializations"])
+        line = {"kind": "phase", "scenario": scenario, "phase": "parquet_one_month", "month": month,
+                "ok": run["success"], "seconds": seconds, "rows": rows,
+                "spark_start_seconds": run["spark_starts"][0] if run["spark_starts"] else None,
+                "all_months": months, "all_months_seconds": all_months_s,
+                "ratio_all_to_one": _ratio(all_months_s, seconds),
+                "python_peak_mb": process["memory"]["python_peak_mb"],
+                "jvm_peak_mb": process["memory"]["jvm_peak_mb"]}  # fmt: skip
+        shutil.rmtree(fresh_dir, ignore_errors=True)
+        emit(_rounded(line))
+        return line
+
+    # --- scenarios ---------------------------------------------------------------------------------------------------
+    def main_dataset(self, selected: set[str]) -> None:
+        from crypto_assets_tests.binance_standin import Market, StandIn
+
+        a = self.args
+        months = _month_span(a.end_month, a.months)
+        config = {"pairs": a.pairs, "interval": a.interval, "latency_ms": a.latency_ms, "workers": a.workers}
+        data_dir = a.workdir / "lake"
+        market = Market.synthetic(a.pairs, months[0], months[-1])
+        started = time.perf_counter()
+        built = market.warm(a.interval, months)
+        emit(_rounded({"kind": "phase", "scenario": "A", "phase": "standin_warm", "pairs": a.pairs,
+                       "months": len(months), "interval": a.interval, "archives": built,
+                       "seconds": time.perf_counter() - started}))  # fmt: skip
+        with StandIn(market, latency=a.latency_ms / 1000, page_size=1000) as standin:
+            log(f"A: cold, {a.pairs} pairs x {len(months)} months x {a.interval}, {a.latency_ms} ms per request")
+            raw_a = self.run_scenario("A", standin, data_dir, a.interval, months)
+            summary_a = self.report_scenario("A", raw_a, config)
+            targets = []
+            bound = summary_a["download_latency_bound_seconds"]
+            targets.append(_target("A.download_within_2x_latency_bound", summary_a["download_ratio_to_latency_bound"],
+                                   2, "<=", f"raw_monthly_klines {summary_a['seconds_per_asset']['raw_monthly_klines']}"
+                                   f" s vs bound {bound} s = requests x latency / workers"))  # fmt: skip
+            normalize = self.normalize_vs_naive("A", data_dir, a.interval, months)
+            targets.append(_target("A.normalize_at_least_10x_naive", normalize["speedup"], 10, ">=",
+                                   f"{normalize['files']} archives, {normalize['rows']} rows, "
+                                   f"same output: {normalize['same_output']}"))  # fmt: skip
+            if a.months > 1:
+                middle = months[len(months) // 2]
+                one = self.parquet_one_month(
+                    "A", data_dir, a.interval, middle, summary_a["seconds_per_asset"]["parquet_candles"], len(months)
+                )
+                targets.append(_target(f"A.parquet_{len(months)}_months_under_3x_one_month", one["ratio_all_to_one"],
+                                       3, "<", f"{len(months)} months in one run vs {middle} alone"))  # fmt: skip
+            self.finish_scenario("A", summary_a, targets)
+
+            if "B" in selected:
+                log("B: warm, the same again (nothing new upstream)")
+                raw_b = self.run_scenario("B", standin, data_dir, a.interval, months)
+                summary_b = self.report_scenario("B", raw_b, config)
+                self.finish_scenario("B", summary_b, [
+                    _target("B.downloads_zero_archive_bytes", summary_b["bytes_downloaded"], 0, "==",
+                            "zip body bytes the stand-in sent during B"),
+                    _target("B.costs_under_15pct_of_A", _ratio(summary_b["seconds"], summary_a["seconds"]), 0.15, "<",
+                            f"{summary_b['seconds']:.1f} s vs {summary_a['seconds']:.1f} s"),
+                ])  # fmt: skip
+
+            if "D" in selected:
+                new = _shift(months[-1], 1)
+                d_months = [*months, new]
+                log(f"D: Binance publishes {new}; the end month moves to it ({a.d_range} range)")
+                standin.publish_monthly(new)
+                if market.today < f"{_shift(new, 1)}-01":
+                    standin.set_today(f"{_shift(new, 1)}-01")
+                started = time.perf_counter()
+                built = market.warm(a.interval, [new])
+                emit(_rounded({"kind": "phase", "scenario": "D", "phase": "standin_warm", "month": new,
+                               "archives": built, "seconds": time.perf_counter() - started}))  # fmt: skip
+                from crypto_assets.layout import Layout
+                from crypto_assets.months import Month
+
+                layout = Layout.at(data_dir, a.interval)
+                roots = {"parquet": layout.parquet_root, "csv": layout.root / "csv" / a.interval,
+                         "raw": layout.root / "raw" / "spot" / a.interval}  # fmt: skip
+                new_dirs = {"parquet": layout.parquet_dir(Month.parse(new)), "csv": layout.csv_dir(Month.parse(new)),
+                            "raw": layout.raw_dir(Month.parse(new))}  # fmt: skip
+                before = {k: _snapshot(root) for k, root in roots.items()}
+                run_months = d_months if a.d_range == "full" else [new]
+                raw_d = self.run_scenario("D", standin, data_dir, a.interval, d_months, run_months)
+                after = {k: _snapshot(root) for k, root in roots.items()}
+                changed = {}
+                for kind in roots:
+                    inside = str(new_dirs[kind].relative_to(roots[kind]))
+                    diff = {p for p in before[kind].keys() | after[kind].keys()
+                            if before[kind].get(p) != after[kind].get(p)}  # fmt: skip
+                    changed[kind] = sorted(p for p in diff if not p.startswith(inside + os.sep))
+                new_parquet = [
+                    p
+                    for p in after["parquet"]
+                    if p.startswith(str(new_dirs["parquet"].relative_to(roots["parquet"])) + os.sep)
+                    and p.endswith(".parquet")
+                ]
+                emit({"kind": "phase", "scenario": "D", "phase": "rewrites", "new_month": new,
+                      "run_months": f"{run_months[0]}..{run_months[-1]}", "new_month_parquet_files": len(new_parquet),
+                      "parquet_files_changed_outside_new_month": len(changed["parquet"]),
+                      "csv_files_changed_outside_new_month": len(changed["csv"]),
+                      "raw_files_changed_outside_new_month": len(changed["raw"]),
+                      "examples": {k: v[:5] for k, v in changed.items() if v}})  # fmt: skip
+                summary_d = self.report_scenario("D", raw_d, {**config, "range": a.d_range})
+                self.finish_scenario("D", summary_d, [
+                    _target("D.costs_under_15pct_of_A", _ratio(summary_d["seconds"], summary_a["seconds"]), 0.15, "<",
+                            f"{summary_d['seconds']:.1f} s vs {summary_a['seconds']:.1f} s"),
+                    _target("D.rewrites_only_the_new_month",
+                            len(changed["parquet"]) + (0 if new_parquet else 1), 0, "==",
+                            f"{len(changed['parquet'])} Parquet files changed outside {new}; "
+                            f"{len(new_parquet)} written in {new}"),
+                ])  # fmt: skip
+
+    def fine_dataset(self) -> None:
+        from crypto_assets_tests.binance_standin import Market, StandIn
+
+        a = self.args
+        months = _month_span(a.end_month, a.c_months)
+        latency = a.latency_ms if a.c_latency_ms is None else a.c_latency_ms
+        config = {"pairs": a.c_pairs, "interval": a.c_interval, "latency_ms": latency, "workers": a.workers}
+        market = Market.synthetic(a.c_pairs, months[0], months[-1])
+        log(f"C: building {a.c_pairs} x {len(months)} {a.c_interval} archives in the stand-in")
+        started = time.perf_counter()
+        built = market.warm(a.c_interval, months)
+        emit(_rounded({"kind": "phase", "scenario": "C", "phase": "standin_warm", "pairs": a.c_pairs,
+                       "months": len(months), "interval": a.c_interval, "archives": built,
+                       "seconds": time.perf_counter() - started}))  # fmt: skip
+        data_dir = a.workdir / "lake-c"
+        with StandIn(market, latency=latency / 1000, page_size=1000) as standin:
+            log(f"C: {a.c_pairs} pairs x {len(months)} months x {a.c_interval}")
+            raw_c = self.run_scenario("C", standin, data_dir, a.c_interval, months)
+        summary_c = self.report_scenario("C", raw_c, config)
+        targets = []
+        if "A" in self.summaries:
+            targets.append(_target("C.rows_per_s_within_2x_of_A",
+                                   _ratio(summary_c["rows_per_s"], self.summaries["A"]["rows_per_s"]), 0.5, ">=",
+                                   f"C {summary_c['rows_per_s']:.0f} rows/s vs A "
+                                   f"{self.summaries['A']['rows_per_s']:.0f} rows/s (scenario wall time)"))  # fmt: skip
+        if not a.no_c_normalize:
+            normalize = self.normalize_vs_naive("C", data_dir, a.c_interval, months)
+            targets.append(_target("C.normalize_at_least_10x_naive", normalize["speedup"], 10, ">=",
+                                   f"{normalize['files']} archives, {normalize['rows']} rows"))  # fmt: skip
+        self.finish_scenario("C", summary_c, targets)
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*") if p.is_file()}
+
+
+def _target(name: str, value: float | None, limit: float, op: str, detail: str = "") -> dict:
+    checks = {"<": lambda v: v < limit, "<=": lambda v: v <= limit, ">=": lambda v: v >= limit,
+              "==": lambda v: v == limit}  # fmt: skip
+    passed = None if value is None else bool(checks[op](value))
+    result = "n/a" if passed is None else "pass" if passed else "FAIL"
+    return {"name": name, "value": _round(value), "op": op, "limit": limit, "result": result, "passed": passed,
+            "detail": detail}  # fmt: skip
+
+
+def _rounded(record: dict) -> dict:
+    def fix(value):
+        if isinstance(value, float):
+            return round(value, 3)
+        if isinstance(value, dict):
+            return {k: fix(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        return value
+
+    return fix(record)
+
+
+def machine_info() -> dict:
+    model = "?"
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        memory = int(next(line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal"))) // 1024
+    except (OSError, StopIteration):
+        memory = None
+    try:
+        java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30).stderr.splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        java = None
+    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_mb": memory, "load_avg": os.getloadavg(),
+            "python": platform.python_version(), "java": java, "platform": platform.platform()}  # fmt: skip
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scenario", default="all", help="comma list of A,B,C,D or 'all' (B and D imply A)")
+    p.add_argument("--pairs", type=int, default=600, help="pairs of the A/B/D market (default 600)")
+    p.add_argument("--months", type=int, default=15, help="months of A/B (default 15: 2024-10..2025-12)")
+    p.add_argument("--end-month", default="2025-12", help="last month of A/B/C (D adds the month after it)")
+    p.add_argument("--interval", default="4h", help="kline interval of A/B/D (default 4h)")
+    p.add_argument("--latency-ms", type=float, default=50.0, help="stand-in latency per request (default 50)")
+    p.add_argument("--workers", type=int, default=32, help="CRYPTO_DOWNLOAD_WORKERS (default 32)")
+    p.add_argument("--c-pairs", type=int, default=50, help="pairs of C (default 50)")
+    p.add_argument("--c-months", type=int, default=3, help="months of C (default 3)")
+    p.add_argument("--c-interval", default="1m", help="interval of C (default 1m)")
+    p.add_argument("--c-latency-ms", type=float, default=None, help="latency of C (default: --latency-ms)")
+    p.add_argument("--no-c-normalize", action="store_true", help="skip normalize vs naive on C's archives")
+    p.add_argument(
+        "--d-range",
+        choices=("full", "new"),
+        default="full",
+        help="D backfills the whole range with the new month (full, default) or the new month only",
+    )
+    p.add_argument("--normalize-rows", type=int, default=200_000, help="rows in the normalize-vs-naive sample")
+    p.add_argument(
+        "--process-per",
+        choices=("run", "scenario"),
+        default="run",
+        help="a fresh process per Dagster run (default, like the UI's run launcher) or per scenario",
+    )
+    p.add_argument("--spark-master", default="local[*]", help="SPARK_MASTER of the runs (default local[*])")
+    p.add_argument("--spark-conf", default="", help="CRYPTO_SPARK_CONF of the runs (JSON)")
+    p.add_argument("--workdir", type=Path, default=None, help="where lakes, the instance and logs go (default: temp)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary workdir")
+    p.add_argument("--profile", action="store_true", help="cProfile each run (main thread) into WORKDIR/profiles")
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per run process")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        return args
+    chosen = ALL_SCENARIOS if args.scenario.strip().lower() == "all" else tuple(
+        s.strip().upper() for s in args.scenario.split(",") if s.strip())  # fmt: skip
+    unknown = set(chosen) - set(ALL_SCENARIOS)
+    if unknown or not chosen:
+        p.error(f"--scenario {args.scenario!r}: expected a comma list of A, B, C, D or 'all'")
+    args.selected = set(chosen) | ({"A"} if {"B", "D"} & set(chosen) else set())
+    if min(args.pairs, args.months, args.c_pairs, args.c_months, args.workers) < 1:
+        p.error("--pairs, --months, --c-pairs, --c-months and --workers must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        return worker_main(args.worker)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    temporary = args.workdir is None
+    args.workdir = Path(args.workdir or tempfile.mkdtemp(prefix="crypto-bench-")).resolve()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    info = machine_info()
+    if info["load_avg"][0] > 1.5:
+        log(f"WARNING: load average {info['load_avg'][0]:.2f}: other work shares the CPUs, figures will be noisy")
+    emit({"kind": "machine", **info, "scenarios": sorted(args.selected), "workdir": str(args.workdir),
+          "settings": {k: v for k, v in vars(args).items() if k not in ("worker", "selected", "workdir")}})  # fmt: skip
+    bench = Bench(args)
+    started = time.perf_counter()
+    try:
+        if "A" in args.selected:
+            bench.main_dataset(args.selected)
+        if "C" in args.selected:
+            bench.fine_dataset()
+    finally:
+        if temporary and not args.keep:
+            shutil.rmtree(args.workdir, ignore_errors=True)
+        else:
+            log(f"kept {args.workdir}")
+    measured = [t for t in bench.targets if t["passed"] is not None]
+    emit({"kind": "targets", "all_passed": bool(measured) and all(t["passed"] for t in measured),
+          "seconds": round(time.perf_counter() - started, 1), "load_avg_end": os.getloadavg(),
+          "targets": bench.targets})  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
