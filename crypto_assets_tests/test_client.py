@@ -74,3 +74,17 @@ def test_listing_follows_every_page(standin, market):
     folders = client(standin).list_folders("data/spot/monthly/klines/")
     assert sorted(folders) == sorted({p.symbol for p in market.pairs}) and len(folders) == len(set(folders))
     assert standin.stats()["by_kind"]["listing"] >= len(folders) // 5
+
+
+def test_checksum_md5_is_its_listed_etag_and_listing_starts_after_a_key(standin, market):
+    c = client(standin)
+    folder = PATH.rsplit("/", 1)[0] + "/"
+    pages = list(c.list_pages(folder, start_after=folder + "BTCUSDT-4h-2025-02"))
+    keys = {o.key: o for objects, _ in pages for o in objects}
+    assert min(keys) == PATH and len(pages) > 1  # nothing before the marker; paged (5 keys per page)
+    checksum = c.checksum(PATH)
+    assert checksum.sha256 == market.archive_digest("BTCUSDT", "4h", "2025-02")[0]
+    assert checksum.md5 == keys[PATH + ".CHECKSUM"].etag
+    standin.replace_archive("BTCUSDT", "4h", "2025-02")
+    assert c.checksum(PATH).md5 != checksum.md5
+    assert c.checksum(archive_path("NOSUCHUSDT", "4h", "2025-02")) is None

@@ -190,3 +190,99 @@ def test_a_hostile_listing_never_writes_outside_the_data_dir(standin, tmp_path):
     run_assets(INGEST, resources, ["2025-01"])
     written = {p.resolve() for p in tmp_path.rglob("*") if p.is_file()}
     assert all(str(p).startswith(str((tmp_path / "lake").resolve())) for p in written)
+
+
+RAW = [raw_monthly_klines]
+TWO_MONTHS = ["2025-02", "2025-03"]  # ETH gap, KMD delisted mid-March, SYRUP not listed yet (daily path, absent)
+
+
+def raw_manifests(tmp_path, months) -> dict[str, str]:
+    return {m: Layout.at(tmp_path, "4h").raw_manifest(Month.parse(m)).read_text() for m in months}
+
+
+def archive_requests(standin) -> dict[str, int]:
+    """Requests per archive or CHECKSUM path since the last reset (listings left out)."""
+    return {p: n for p, n in standin.stats()["by_path"].items() if p.startswith("/data/")}
+
+
+def test_warm_raw_run_lists_each_pair_once_and_fetches_no_checksum(standin, market, lake, tmp_path):
+    symbols = universe_symbols(tmp_path)
+    present = [(s, m) for s in symbols for m in TWO_MONTHS if market.is_published(s, "4h", m)]
+    absent = len(symbols) * len(TWO_MONTHS) - len(present)
+    assert present and absent  # both paths are exercised
+    standin.reset_stats()
+    assert run_assets(RAW, lake, TWO_MONTHS).success
+    cold = standin.stats()["by_kind"]
+    # Cold: pairs never seen are not listed; one CHECKSUM per pair-month and one daily listing per absent one.
+    assert (cold["checksum"], cold["zip"], cold["listing"]) == (len(symbols) * len(TWO_MONTHS), len(present), absent)
+    before = raw_manifests(tmp_path, TWO_MONTHS)
+    assert all(f["checksum_etag"] for e in manifest(tmp_path, "2025-02").values() for f in e["files"])
+
+    standin.reset_stats()
+    result = run_assets(RAW, lake, TWO_MONTHS)
+    warm = standin.stats()["by_kind"]
+    # Warm: one listing per pair (one page: 2 months = 4 keys) plus the daily listing of each absent pair-month.
+    assert (warm["checksum"], warm["zip"], warm["listing"]) == (0, 0, len(symbols) + absent)
+    assert standin.stats()["requests"] == len(symbols) + absent
+    assert raw_manifests(tmp_path, TWO_MONTHS) == before
+    meta = {m.partition: m.metadata for m in result.asset_materializations_for_node("raw_monthly_klines")}
+    assert sum(meta[m]["checksums_unchanged"].value for m in TWO_MONTHS) == len(present)
+    assert sum(meta[m]["requests"].value for m in TWO_MONTHS) == len(symbols) + absent
+
+    # Binance republishes one archive: its CHECKSUM's ETag changes; only that CHECKSUM and that zip are fetched.
+    standin.replace_archive("BTCUSDT", "4h", "2025-03")
+    standin.reset_stats()
+    assert run_assets(RAW, lake, TWO_MONTHS).success
+    path = "/data/spot/monthly/klines/BTCUSDT/4h/BTCUSDT-4h-2025-03.zip"
+    assert archive_requests(standin) == {path: 1, path + ".CHECKSUM": 1}
+    assert standin.stats()["by_kind"]["listing"] == len(symbols) + absent
+    after = manifest(tmp_path, "2025-03")
+    old = json.loads(before["2025-03"])["pairs"]
+    assert after["BTCUSDT"]["files"][0]["sha256"] != old["BTCUSDT"]["files"][0]["sha256"]
+    assert after["BTCUSDT"]["files"][0]["sha256"] == market.archive_digest("BTCUSDT", "4h", "2025-03")[0]
+    assert {s: e for s, e in after.items() if s != "BTCUSDT"} == {s: e for s, e in old.items() if s != "BTCUSDT"}
+    assert raw_manifests(tmp_path, ["2025-02"]) == {"2025-02": before["2025-02"]}
+    standin.reset_stats()
+    run_assets(RAW, lake, TWO_MONTHS)
+    assert archive_requests(standin) == {}  # the new ETag is recorded
+
+
+def test_manifests_without_checksum_etags_fetch_each_checksum_once_then_not(standin, market, lake, tmp_path):
+    assert run_assets(RAW, lake, TWO_MONTHS).success
+    for month in TWO_MONTHS:  # as older code wrote them
+        path = Layout.at(tmp_path, "4h").raw_manifest(Month.parse(month))
+        payload = json.loads(path.read_text())
+        for entry in payload["pairs"].values():
+            for file in entry["files"]:
+                del file["checksum_etag"]
+        path.write_text(json.dumps(payload))
+    present = sum(e["status"] == "ok" for m in TWO_MONTHS for e in manifest(tmp_path, m).values())
+    standin.reset_stats()
+    assert run_assets(RAW, lake, TWO_MONTHS).success
+    assert (standin.stats()["by_kind"]["checksum"], standin.stats()["by_kind"]["zip"]) == (present, 0)
+    standin.reset_stats()
+    assert run_assets(RAW, lake, TWO_MONTHS).success
+    assert (standin.stats()["by_kind"]["checksum"], standin.stats()["by_kind"]["zip"]) == (0, 0)
+
+
+def test_a_failed_pair_listing_is_not_taken_for_absent_archives(standin, market, lake, tmp_path):
+    assert run_assets(RAW, lake, TWO_MONTHS).success
+    before = raw_manifests(tmp_path, TWO_MONTHS)
+    layout = Layout.at(tmp_path, "4h")
+    layout.raw_file(Month.parse("2025-02"), "ETHUSDT-4h-2025-02.zip").unlink()  # lost locally, listing fails
+    layout.raw_file(Month.parse("2025-03"), "SOLUSDT-4h-2025-03.zip").unlink()  # lost locally, listing works
+    standin.faults.always("prefix=data%2Fspot%2Fmonthly%2Fklines%2FBTCUSDT", status=403)  # no retry: fails at once
+    standin.faults.always("prefix=data%2Fspot%2Fmonthly%2Fklines%2FETHUSDT", status=403)
+    standin.reset_stats()
+    result = run_assets(RAW, lake, TWO_MONTHS)
+    assert result.success
+    assert raw_manifests(tmp_path, TWO_MONTHS) == before  # still "ok", nothing called absent
+    eth = "/data/spot/monthly/klines/ETHUSDT/4h/ETHUSDT-4h-2025-0"
+    btc = "/data/spot/monthly/klines/BTCUSDT/4h/BTCUSDT-4h-2025-0"
+    assert archive_requests(standin) == {
+        btc + "2.zip.CHECKSUM": 1, btc + "3.zip.CHECKSUM": 1,  # per-file path for the pairs whose listing failed
+        eth + "2.zip.CHECKSUM": 1, eth + "3.zip.CHECKSUM": 1, eth + "2.zip": 1,
+        "/data/spot/monthly/klines/SOLUSDT/4h/SOLUSDT-4h-2025-03.zip": 1,  # its CHECKSUM is unchanged: no GET
+    }  # fmt: skip
+    meta = {m.partition: m.metadata for m in result.asset_materializations_for_node("raw_monthly_klines")}
+    assert sum(meta[m]["listings_failed"].value for m in TWO_MONTHS) == 2

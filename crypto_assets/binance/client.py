@@ -42,6 +42,12 @@ class _Retry(Retry):
 
 
 @dataclass(frozen=True)
+class Checksum:
+    sha256: str  # what the CHECKSUM file says
+    md5: str  # of the CHECKSUM file's bytes: its ETag in the bucket listing (a single-part S3 object)
+
+
+@dataclass(frozen=True)
 class Download:
     sha256: str
     bytes: int
@@ -105,10 +111,16 @@ class BinanceClient:
 
     def fetch_checksum(self, path: str) -> str | None:
         """sha256 from ``{path}.CHECKSUM``, or None when Binance has no such archive (404)."""
+        checksum = self.checksum(path)
+        return checksum and checksum.sha256
+
+    def checksum(self, path: str) -> Checksum | None:
+        """``{path}.CHECKSUM``: its sha256 and the MD5 of its bytes, or None when Binance has no such archive (404)."""
         response = self.get(self.url(path + ".CHECKSUM"), allow_404=True)
         if response is None:
             return None
-        return parse_checksum(response.text, path.rsplit("/", 1)[-1])
+        sha = parse_checksum(response.text, path.rsplit("/", 1)[-1])
+        return Checksum(sha, hashlib.md5(response.content, usedforsecurity=False).hexdigest())
 
     def download_verified(self, path: str, dest: Path, sha256: str) -> Download:
         """Stream ``path`` to ``dest`` atomically, verified against ``sha256`` and read back as a zip.
@@ -149,9 +161,12 @@ class BinanceClient:
             tmp.unlink(missing_ok=True)
 
     # --- bucket listing ----------------------------------------------------------------------------------------------
-    def list_pages(self, prefix: str) -> Iterator[tuple[list[ListedObject], list[str]]]:
-        """Every page of ``{listing_url}?prefix=...&delimiter=/``, following markers until not truncated."""
-        marker: str | None = ""
+    def list_pages(self, prefix: str, *, start_after: str = "") -> Iterator[tuple[list[ListedObject], list[str]]]:
+        """Every page of ``{listing_url}?prefix=...&delimiter=/``, following markers until not truncated.
+
+        ``start_after``: only keys after it (S3's ``marker``). Stop iterating to stop requesting pages.
+        """
+        marker: str | None = start_after
         seen: set[str] = set()
         while marker is not None:
             params = {"prefix": prefix, "delimiter": "/"}

@@ -1,14 +1,24 @@
 """Fetch a month's kline archives for many pairs: verified against Binance's CHECKSUM, once, atomically.
 
 For each pair and month: the monthly archive when Binance has published it; otherwise the daily archives of that
-month that exist (found with one bucket-listing request); a 404 with no daily files means the pair had no candles
-that month ("absent", not an error). A file already on disk whose sha256 equals the current CHECKSUM is kept, not
-downloaded again. Failures are recorded per pair and never stop the other pairs.
+month that exist (found with one bucket-listing request); no monthly archive and no daily files means the pair had no
+candles that month ("absent", not an error). A file already on disk whose sha256 equals the current CHECKSUM is kept
+(re-hashed, not downloaded again). Failures are recorded per pair and never stop the other pairs.
+
+The manifest records, per monthly archive, the ETag (MD5) of the ``.zip.CHECKSUM`` bytes its sha256 came from. A
+run first lists, once, the monthly folder of each pair it has seen before (a manifest entry in one of the run's
+months; the run's months only, paged by 1000 keys). A month without keys there has no monthly archive (daily path,
+no 404 round trip); a listed CHECKSUM ETag equal to the recorded one means the CHECKSUM on Binance now is the one we
+read, so its sha256 is the recorded one: no GET, the file on disk is still re-hashed against it. Another ETag, none
+recorded (older manifests), or no usable listing (it failed, or shows no key at all): the CHECKSUM is fetched as
+before. Pairs never seen are not listed: nothing recorded to compare, so a cold run costs what it did without it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -16,13 +26,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from crypto_assets.binance.archives import ArchiveError, archive_name, archive_path
+from crypto_assets.binance.archives import ArchiveError, archive_name, archive_path, monthly_prefix
 from crypto_assets.binance.client import BinanceClient, BinanceHTTPError
+from crypto_assets.binance.listing import ListedObject
 from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.layout import Layout
 from crypto_assets.months import DAILY_INTERVALS, Month
 
 OK, ABSENT, FAILED = "ok", "absent", "failed"
+_MD5 = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass
@@ -30,6 +42,8 @@ class ArchiveFile:
     name: str
     sha256: str
     bytes: int
+    # ETag (MD5) of the ``.CHECKSUM`` file that named ``sha256`` (monthly archives; None in older manifests)
+    checksum_etag: str | None = None
 
 
 @dataclass
@@ -62,8 +76,10 @@ class FetchStats:
     files_absent: int = 0
     files_failed: int = 0
     files_skipped_cached: int = 0
+    checksums_unchanged: int = 0  # CHECKSUM GETs saved: the listed ETag is the recorded one
+    listings_failed: int = 0  # pairs whose monthly listing failed (their CHECKSUMs were fetched one by one)
     bytes_downloaded: int = 0
-    requests: int = 0
+    requests: int = 0  # the pair listings of a run count in its first month
     seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -121,13 +137,22 @@ def fetch_months(
     started = time.perf_counter()
     tasks = [(m, s) for m in months for s in symbols]
     results: dict[Month, dict[str, PairMonth]] = {m: {} for m in months}
+    previous = {m: read_manifest(layout, m) for m in months}
+    listings: dict[str, dict[str, _Listed] | None] = {}
     done = 0
     lock = threading.Lock()
+
+    def list_symbol(symbol: str) -> None:
+        listing = _list_monthly(client, layout, symbol, months, stats[min(months)])
+        with lock:
+            listings[symbol] = listing
 
     def run(task: tuple[Month, str]) -> None:
         nonlocal done
         month, symbol = task
-        entry = _fetch_pair_month(client, layout, month, symbol, stats[month])
+        entry = _fetch_pair_month(
+            client, layout, month, symbol, stats[month], listings.get(symbol), previous[month].get(symbol)
+        )
         with lock:
             results[month][symbol] = entry
             done += 1
@@ -135,6 +160,7 @@ def fetch_months(
                 progress(done, len(tasks))
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+        list(pool.map(list_symbol, [s for s in symbols if any(s in previous[m] for m in months)]))
         list(pool.map(run, tasks))
     seconds = round(time.perf_counter() - started, 3)
     for month in months:
@@ -143,17 +169,64 @@ def fetch_months(
     return results, stats
 
 
-def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbol: str, stats: FetchStats) -> PairMonth:
+@dataclass
+class _Listed:
+    """A month's keys in the bucket listing of the pair's monthly folder."""
+
+    archive: ListedObject | None = None
+    checksum: ListedObject | None = None
+
+
+def _list_monthly(client: BinanceClient, layout: Layout, symbol: str, months: list[Month],
+                  stats: FetchStats) -> dict[str, _Listed] | None:  # fmt: skip
+    """{"YYYY-MM": keys} of ``months`` from one listing of the pair's monthly folder (from the first month's keys
+    on, stopping after the last month's); None when there is no usable listing (failed, or no key at all), so
+    that the pair's CHECKSUMs are fetched one by one and a failure is never taken for "no archive"."""
+    interval = layout.interval
+    folder = monthly_prefix(symbol, interval)
+    first, last = archive_name(symbol, interval, str(min(months))), archive_name(symbol, interval, str(max(months)))
+    prefix = folder + os.path.commonprefix([first, last])
+    end = folder + last + ".CHECKSUM"
+    found: dict[str, _Listed] = {}
+    seen_any = False
+    try:
+        for objects, _ in client.list_pages(prefix, start_after=folder + first.removesuffix(".zip")):
+            stats.add(requests=1)
+            for obj in objects:
+                seen_any = True
+                name = obj.key.removeprefix(folder)
+                if obj.key == name:
+                    continue
+                is_checksum = name.endswith(".zip.CHECKSUM")
+                period = name.removesuffix(".CHECKSUM").removesuffix(".zip").removeprefix(f"{symbol}-{interval}-")
+                keys = found.setdefault(period, _Listed())
+                if is_checksum:
+                    keys.checksum = obj
+                elif name.endswith(".zip"):
+                    keys.archive = obj
+            if any(o.key >= end for o in objects):
+                break
+    except (BinanceHTTPError, ValueError, OSError):  # a bad page, an odd listing: ask per file instead
+        stats.add(listings_failed=1)
+        return None
+    return found if seen_any else None
+
+
+def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbol: str, stats: FetchStats,
+                      listing: dict[str, _Listed] | None = None,
+                      previous: PairMonth | None = None) -> PairMonth:  # fmt: skip
+    """One pair and month. ``listing``: the pair's monthly keys (None: none, ask for the CHECKSUM); ``previous``:
+    the pair's manifest entry from the last run (its CHECKSUM ETag spares the GET when the listing shows the same)."""
     interval = layout.interval
     try:
         period = str(month)
-        sha = client.fetch_checksum(archive_path(symbol, interval, period))
-        stats.add(requests=1)
-        if sha is not None:
-            file = _ensure_file(client, layout, month, symbol, period, sha, stats)
-            _remove_daily_files(layout, month, symbol)
-            stats.add(files_ok=1)
-            return PairMonth(symbol, OK, "monthly", [file])
+        keys = listing.get(period) if listing is not None else None
+        if listing is None or keys is not None:
+            file = _monthly_file(client, layout, month, symbol, stats, keys, previous)
+            if file is not None:
+                _remove_daily_files(layout, month, symbol)
+                stats.add(files_ok=1)
+                return PairMonth(symbol, OK, "monthly", [file])
         days = _published_days(client, layout, month, symbol, stats) if interval in DAILY_INTERVALS else []
         files = []
         for day in days:
@@ -171,18 +244,43 @@ def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbo
         return PairMonth(symbol, FAILED, error=str(exc))
 
 
+def _monthly_file(client: BinanceClient, layout: Layout, month: Month, symbol: str, stats: FetchStats,
+                  keys: _Listed | None, previous: PairMonth | None) -> ArchiveFile | None:  # fmt: skip
+    """The verified monthly archive on disk, or None when Binance has none (its CHECKSUM answers 404)."""
+    period = str(month)
+    name = archive_name(symbol, layout.interval, period)
+    listed_etag = keys.checksum.etag if keys is not None and keys.checksum is not None else None
+    recorded = None
+    if previous is not None and previous.status == OK and previous.source == "monthly" and len(previous.files) == 1:
+        recorded = previous.files[0] if previous.files[0].name == name else None
+    if listed_etag and recorded is not None and recorded.checksum_etag == listed_etag:
+        # The CHECKSUM on Binance now is the one we read: its sha256 is the recorded one.
+        stats.add(checksums_unchanged=1)
+        sha, etag = recorded.sha256, listed_etag
+    else:
+        checksum = client.checksum(archive_path(symbol, layout.interval, period))
+        stats.add(requests=1)
+        if checksum is None:
+            return None
+        sha = checksum.sha256
+        # The ETag of the bytes we read: their MD5 when the listing's ETags are MD5s (a listed one that differs
+        # changed between listing and GET), else the listed one (e.g. a multipart ETag), else the MD5.
+        etag = checksum.md5 if listed_etag is None or _MD5.fullmatch(listed_etag) else listed_etag
+    return _ensure_file(client, layout, month, symbol, period, sha, stats, checksum_etag=etag)
+
+
 def _ensure_file(client: BinanceClient, layout: Layout, month: Month, symbol: str, period: str, sha: str,
-                 stats: FetchStats) -> ArchiveFile:  # fmt: skip
+                 stats: FetchStats, checksum_etag: str | None = None) -> ArchiveFile:  # fmt: skip
     name = archive_name(symbol, layout.interval, period)
     dest = layout.raw_file(month, name)
     if dest.exists():
         size = dest.stat().st_size
         if _sha256_file(dest) == sha:
             stats.add(files_skipped_cached=1)
-            return ArchiveFile(name, sha, size)
+            return ArchiveFile(name, sha, size, checksum_etag)
     download = client.download_verified(archive_path(symbol, layout.interval, period), dest, sha)
     stats.add(bytes_downloaded=download.bytes, requests=1)
-    return ArchiveFile(name, sha, download.bytes)
+    return ArchiveFile(name, sha, download.bytes, checksum_etag)
 
 
 def _published_days(client: BinanceClient, layout: Layout, month: Month, symbol: str, stats: FetchStats) -> list[str]:
