@@ -5,6 +5,7 @@
 {root}/csv/{interval}/{YYYY-MM}/{SYM}.csv     normalized, headed, UTC CSVs (+ _manifest.json)
 {root}/parquet/{interval}/year=Y/month=M/     Snappy Parquet, one folder per month
 {root}/reports/{interval}/                    dataset_report as JSON, Markdown and PNG
+{root}/reports/{interval}/months/YYYY-MM.json dataset_report's cached per-month figures
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ class Layout:
     @property
     def reports_dir(self) -> Path:
         return self.root / "reports" / self.interval
+
+    @property
+    def report_months_dir(self) -> Path:
+        return self.reports_dir / "months"
+
+    def report_month_file(self, month: Month) -> Path:
+        return self.report_months_dir / f"{month}.json"
 
     @staticmethod
     def contained(folder: Path, name: str) -> Path:

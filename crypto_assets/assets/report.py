@@ -5,7 +5,7 @@ import dagster as dg
 from crypto_assets.checks import check_result
 from crypto_assets.lake import quality
 from crypto_assets.lake.parquet import read_marker
-from crypto_assets.lake.report import build_report, gaps_table, month_table, write_report
+from crypto_assets.lake.report import gaps_table, month_table, refresh_report, write_report
 from crypto_assets.months import Month
 from crypto_assets.resources import LakeResource, SparkResource
 
@@ -25,9 +25,10 @@ from crypto_assets.resources import LakeResource, SparkResource
 )
 def dataset_report(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource):
     """Totals, month distribution, per-symbol coverage, largest gaps, duplicates and daily-sourced months of the
-    Parquet lake, read with Spark. Files: `reports/{interval}/dataset_report.{json,md}` and `coverage.png`."""
+    Parquet lake. Spark reads only the months whose Parquet changed since the last report (their figures are cached
+    under `reports/{interval}/months/`). Files: `reports/{interval}/dataset_report.{json,md}` and `coverage.png`."""
     layout = lake.layout
-    report = build_report(spark.spark_session, layout)
+    report, recomputed = refresh_report(lambda: spark.spark_session, layout)
     month_rows, symbols = {}, set()
     for m in report["months"]:
         marker = read_marker(layout, Month.parse(m["month"])) or {}
@@ -40,6 +41,7 @@ def dataset_report(context: dg.AssetExecutionContext, lake: LakeResource, spark:
             "total_rows": report["total_rows"],
             "symbols": report["symbols"],
             "months": len(report["months"]),
+            "months_recomputed": len(recomputed),
             "duplicates": report["duplicates"],
             "missing_candles": report["missing_candles"],
             "first_candle": report["first_candle"] or "",

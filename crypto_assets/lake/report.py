@@ -1,19 +1,43 @@
-"""dataset_report: what the Parquet lake of one interval holds, computed with Spark, written as JSON, Markdown and
-a PNG coverage chart under ``reports/{interval}/``."""
+"""dataset_report: what the Parquet lake of one interval holds, written as JSON, Markdown and a PNG coverage chart
+under ``reports/{interval}/``, at a cost that follows what changed.
+
+Spark computes partial figures per month from that month's Parquet folder only, and they are cached as
+``reports/{interval}/months/YYYY-MM.json``, keyed by a fingerprint of the month's Parquet (its ``_crypto_month.json``
+marker plus the names, sizes and mtimes of its ``.parquet`` files). A run recomputes only the months whose fingerprint
+changed or that are new - all of them in one Spark job - and starts no SparkSession when none did; months gone from
+the lake drop out of the report and their cache files are deleted. The report is the partials combined in Python:
+totals, per-symbol coverage, gaps across month boundaries, and the largest gaps, exactly as one pass over the whole
+lake would give them.
+
+Every time is epoch milliseconds computed in Spark (``unix_millis``): collected TIMESTAMPs would become datetimes
+in the Python process's local zone.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from crypto_assets.lake.chart import coverage_png
-from crypto_assets.lake.manifest import write_json
+from crypto_assets.lake.manifest import read_json, write_json
+from crypto_assets.lake.parquet import read_marker
 from crypto_assets.lake.raw import OK, read_manifest
 from crypto_assets.layout import Layout
 from crypto_assets.months import INTERVAL_MS, Month, candle_open_times, month_range
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
 TOP_GAPS = 20
+# Bump when the partials' content or the way they are computed changes, so every month is recomputed once.
+PARTIAL_VERSION = 1
+_YEAR_DIR, _MONTH_DIR = re.compile(r"year=(\d{4})"), re.compile(r"month=(\d{1,2})")
 
 
 @dataclass
@@ -23,65 +47,169 @@ class ReportFiles:
     png: Path
 
 
-def build_report(spark, layout: Layout) -> dict:
-    """Figures over every month present in ``parquet/{interval}/`` (one Spark pass plus one window for gaps)."""
+def build_report(spark: Callable[[], SparkSession], layout: Layout) -> dict:
+    """The report over every month present in ``parquet/{interval}/``; see ``refresh_report``."""
+    return refresh_report(spark, layout)[0]
+
+
+def refresh_report(spark: Callable[[], SparkSession], layout: Layout) -> tuple[dict, list[Month]]:
+    """The report over every month present in ``parquet/{interval}/``, and the months whose partial figures had to
+    be computed (new or changed since the cached ones). ``spark`` is called for a session only if there are any."""
+    started = time.perf_counter()
+    months = lake_months(layout)
+    partials: dict[Month, dict] = {}
+    stale: dict[Month, str] = {}
+    for month in months:
+        fingerprint = month_fingerprint(layout, month)  # before any read: a rewrite meanwhile shows next time
+        cached = _read_partial(layout, month)
+        if cached is not None and cached.get("fingerprint") == fingerprint:
+            partials[month] = cached
+        else:
+            stale[month] = fingerprint
+    if stale:
+        computed = month_partials(spark(), layout, list(stale))
+        for month, fingerprint in stale.items():
+            partials[month] = {**computed[month], "fingerprint": fingerprint}
+            write_json(layout.report_month_file(month), partials[month])
+    present = {str(m) for m in months}
+    for path in layout.report_months_dir.glob("*.json"):
+        if path.stem not in present:
+            path.unlink(missing_ok=True)
+    report = combine_partials(layout, [partials[m] for m in months])
+    report["seconds"] = round(time.perf_counter() - started, 3)
+    return report, sorted(stale)
+
+
+def lake_months(layout: Layout) -> list[Month]:
+    """Months whose folder ``year=Y/month=M`` holds at least one ``.parquet`` file, in order."""
+    months = []
+    for folder in layout.parquet_root.glob("year=*/month=*"):
+        year, month = _YEAR_DIR.fullmatch(folder.parent.name), _MONTH_DIR.fullmatch(folder.name)
+        if year and month and 1 <= int(month.group(1)) <= 12 and any(folder.glob("*.parquet")):
+            months.append(Month(int(year.group(1)), int(month.group(1))))
+    return sorted(months)
+
+
+def month_fingerprint(layout: Layout, month: Month) -> str:
+    """What a month's partial figures depend on: the marker parquet_candles wrote, and the Parquet files' names,
+    sizes and modification times."""
+    files = []
+    for path in sorted(layout.parquet_dir(month).glob("*.parquet")):
+        stat = path.stat()
+        files.append([path.name, stat.st_size, stat.st_mtime_ns])
+    basis = {"version": PARTIAL_VERSION, "interval": layout.interval, "month": str(month),
+             "marker": read_marker(layout, month), "files": files}  # fmt: skip
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
+
+
+def month_partials(session: SparkSession, layout: Layout, months: list[Month]) -> dict[Month, dict]:
+    """Partial figures of ``months``, from their Parquet folders only, in one Spark job.
+
+    Per month: ``rows``, ``symbols``, ``per_symbol`` ({symbol: rows, distinct_times, first/last open time,
+    missing_candles between them}) and ``gaps``: the month's largest TOP_GAPS runs of missing candles between
+    consecutive candles of a symbol ([symbol, first missing open time, last missing open time, candles]), ordered by
+    candles (descending), symbol, time - the same figures and order as the whole-lake report uses.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    started = time.perf_counter()
-    root = layout.parquet_root
-    if not any(root.glob("year=*/month=*/*.parquet")):
-        return _empty_report(layout)
-    df = spark.read.parquet(str(root))
-    months = [
-        {"month": f"{r['year']:04d}-{r['month']:02d}", "rows": r["rows"], "symbols": r["symbols"]}
-        for r in df.groupBy("year", "month")
-        .agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("symbol").alias("symbols"))
-        .orderBy("year", "month")
-        .collect()
+    partials = {m: _partial(layout, m) for m in months}
+    folders = [str(layout.parquet_dir(m)) for m in months]
+    frame = session.read.option("basePath", str(layout.parquet_root)).parquet(*folders)
+    frame = frame.select("year", "month", "symbol", F.unix_millis("timestamp").alias("t"))
+    figures = [
+        F.count(F.lit(1)).alias("rows"),
+        F.countDistinct("t").alias("distinct_times"),
+        F.min("t").alias("first"),
+        F.max("t").alias("last"),
     ]
-    per_symbol_rows = (
-        df.groupBy("symbol")
-        .agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.countDistinct("timestamp").alias("distinct"),
-            # Epoch ms computed in Spark: collected TIMESTAMPs become datetimes in the Python process's local zone.
-            F.min(F.unix_millis("timestamp")).alias("first"),
-            F.max(F.unix_millis("timestamp")).alias("last"),
-            F.collect_set(F.format_string("%04d-%02d", "year", "month")).alias("months"),
-        )
-        .orderBy("symbol")
-        .collect()
-    )
-    per_symbol, presence = {}, set()
-    for r in per_symbol_rows:
+    with_gaps = layout.interval != "1mo"
+    if with_gaps:  # calendar months: a gap is a missing month, visible in per-symbol coverage
+        step = INTERVAL_MS[layout.interval]
+        frame = frame.withColumn("prev", F.lag("t").over(Window.partitionBy("year", "month", "symbol").orderBy("t")))
+        delta = F.col("t") - F.col("prev")
+        missing = (delta / step - 1).cast("long")
+        # Sorted ascending: most missing candles first, then earliest; the symbol is the group's.
+        gap = F.when(delta > step, F.struct((-missing).alias("negative_missing"), (F.col("prev") + step).alias("start"),
+                                            (F.col("t") - step).alias("end")))  # fmt: skip
+        figures.append(F.slice(F.array_sort(F.collect_list(gap)), 1, TOP_GAPS).alias("gaps"))
+    rows = frame.groupBy("year", "month", "symbol").agg(*figures).collect()
+    for r in sorted(rows, key=lambda r: (r["year"], r["month"], r["symbol"])):
+        partial = partials[Month(r["year"], r["month"])]
         first, last = r["first"], r["last"]
         expected = len(candle_open_times(layout.interval, first, last + 1))
-        per_symbol[r["symbol"]] = {
-            "rows": r["rows"], "first_open_time": first, "last_open_time": last,
-            "first": _text(first), "last": _text(last), "months_present": len(r["months"]),
-            "missing_candles": max(expected - r["distinct"], 0), "duplicates": r["rows"] - r["distinct"],
+        partial["per_symbol"][r["symbol"]] = {
+            "rows": r["rows"], "distinct_times": r["distinct_times"], "first_open_time": first,
+            "last_open_time": last, "missing_candles": max(expected - r["distinct_times"], 0),
         }  # fmt: skip
-        presence.update((m, r["symbol"]) for m in r["months"])
-    gaps = _largest_gaps(df, layout.interval, F, Window)
-    all_months = [m["month"] for m in months]
-    span = month_range(Month.parse(all_months[0]), Month.parse(all_months[-1]))
+        if with_gaps:
+            partial["gaps"] += [[r["symbol"], g["start"], g["end"], -g["negative_missing"]] for g in r["gaps"]]
+    for partial in partials.values():
+        partial["rows"] = sum(s["rows"] for s in partial["per_symbol"].values())
+        partial["symbols"] = len(partial["per_symbol"])
+        partial["gaps"] = sorted(partial["gaps"], key=_gap_order)[:TOP_GAPS]
+    return partials
+
+
+def combine_partials(layout: Layout, partials: list[dict]) -> dict:
+    """The report from the months' partial figures (in month order), as one pass over those months would give it:
+    a symbol's missing candles are the grid open times between its first and last candle anywhere in the lake
+    that it has no row for, across month boundaries and whole months it is absent from."""
+    partials = [p for p in partials if p["rows"]]
+    if not partials:
+        return _empty_report(layout)
+    step = INTERVAL_MS.get(layout.interval)
+    totals: dict[str, dict[str, int]] = {}
+    gaps = []
+    presence = []
+    for partial in partials:
+        gaps += partial["gaps"]
+        for symbol, s in partial["per_symbol"].items():
+            presence.append((partial["month"], symbol))
+            seen = totals.get(symbol)
+            if seen is None:
+                totals[symbol] = {"rows": s["rows"], "distinct": s["distinct_times"], "months": 1,
+                                  "first": s["first_open_time"], "last": s["last_open_time"]}  # fmt: skip
+                continue
+            t, prev = s["first_open_time"], seen["last"]
+            if step is not None and t - prev > step:  # the gap from the symbol's previous month into this one
+                gaps.append([symbol, prev + step, t - step, int((t - prev) / step - 1)])
+            seen["rows"] += s["rows"]
+            seen["distinct"] += s["distinct_times"]  # a timestamp lies in exactly one month folder
+            seen["months"] += 1
+            seen["first"] = min(seen["first"], s["first_open_time"])
+            seen["last"] = max(seen["last"], s["last_open_time"])
+    per_symbol = {}
+    for symbol in sorted(totals):
+        s = totals[symbol]
+        first, last = s["first"], s["last"]
+        expected = len(candle_open_times(layout.interval, first, last + 1))
+        per_symbol[symbol] = {
+            "rows": s["rows"], "first_open_time": first, "last_open_time": last,
+            "first": _text(first), "last": _text(last), "months_present": s["months"],
+            "missing_candles": max(expected - s["distinct"], 0), "duplicates": s["rows"] - s["distinct"],
+        }  # fmt: skip
+    months = [{"month": p["month"], "rows": p["rows"], "symbols": p["symbols"]} for p in partials]
+    span = month_range(Month.parse(months[0]["month"]), Month.parse(months[-1]["month"]))
     daily = {str(m): sorted(s for s, e in read_manifest(layout, m).items() if e.status == OK and e.source == "daily")
              for m in span}  # fmt: skip
-    total_rows = sum(m["rows"] for m in months)
+    largest_gaps = [
+        {"symbol": symbol, "from": _text(start), "to": _text(end), "from_open_time": start, "missing_candles": missing}
+        for symbol, start, end, missing in sorted(gaps, key=_gap_order)[:TOP_GAPS]
+    ]  # fmt: skip
     report = {
         "interval": layout.interval,
-        "total_rows": total_rows,
+        "total_rows": sum(m["rows"] for m in months),
         "symbols": len(per_symbol),
         "first_candle": min((p["first"] for p in per_symbol.values()), default=None),
         "last_candle": max((p["last"] for p in per_symbol.values()), default=None),
         "months": months,
         "duplicates": sum(p["duplicates"] for p in per_symbol.values()),
         "missing_candles": sum(p["missing_candles"] for p in per_symbol.values()),
-        "largest_gaps": gaps,
+        "largest_gaps": largest_gaps,
         "daily_sourced_months": {m: len(s) for m, s in daily.items() if s},
         "per_symbol": per_symbol,
-        "seconds": round(time.perf_counter() - started, 3),
+        "seconds": 0.0,
     }
     report["_presence"] = sorted(presence)
     return report
@@ -139,28 +267,6 @@ def to_markdown(report: dict) -> str:
     ])  # fmt: skip
 
 
-def _largest_gaps(df, interval: str, F, Window) -> list[dict]:
-    if interval == "1mo":  # calendar months: a gap is a missing month, visible in per-symbol coverage
-        return []
-    step = INTERVAL_MS[interval]
-    ms = F.unix_millis("timestamp")
-    w = Window.partitionBy("symbol").orderBy("t")
-    gaps = (
-        df.select("symbol", ms.alias("t"))
-        .withColumn("prev", F.lag("t").over(w))
-        .where(F.col("t") - F.col("prev") > step)
-        .withColumn("missing", ((F.col("t") - F.col("prev")) / step - 1).cast("long"))
-        .orderBy(F.desc("missing"), "symbol")
-        .limit(TOP_GAPS)
-        .collect()
-    )
-    return [
-        {"symbol": g["symbol"], "from": _text(g["prev"] + step), "to": _text(g["t"] - step),
-         "from_open_time": g["prev"] + step, "missing_candles": g["missing"]}
-        for g in gaps
-    ]  # fmt: skip
-
-
 def _empty_report(layout: Layout) -> dict:
     return {"interval": layout.interval, "total_rows": 0, "symbols": 0, "first_candle": None, "last_candle": None,
             "months": [], "duplicates": 0, "missing_candles": 0, "largest_gaps": [], "daily_sourced_months": {},
@@ -171,3 +277,21 @@ def _text(ms: int) -> str:
     from crypto_assets.binance.klines import format_utc
 
     return format_utc(ms)
+
+
+def _gap_order(gap: list) -> tuple[int, str, int]:
+    symbol, start, _end, missing = gap
+    return -missing, symbol, start
+
+
+def _partial(layout: Layout, month: Month) -> dict[str, Any]:
+    return {"version": PARTIAL_VERSION, "interval": layout.interval, "month": str(month), "rows": 0, "symbols": 0,
+            "per_symbol": {}, "gaps": []}  # fmt: skip
+
+
+def _read_partial(layout: Layout, month: Month) -> dict | None:
+    try:
+        partial = read_json(layout.report_month_file(month))
+    except ValueError:  # a damaged cache file is recomputed
+        return None
+    return partial if isinstance(partial, dict) and partial.get("version") == PARTIAL_VERSION else None
