@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -324,6 +325,8 @@ def test_sigint_mid_spark_run_leaves_nothing_behind(ui: UI):
     """Two Spark runs at once: the pool queues the second. Then Ctrl-C (SIGINT to the process group) while the
     first one's JVM is working: every process goes, the run is marked ended, no concurrency slot stays claimed."""
     dev = ui.dev
+    # dataset_report only starts Spark for months it has not summarized yet: forget them so both runs need Spark.
+    shutil.rmtree(ui.data_dir / "reports" / INTERVAL / "months", ignore_errors=True)
     first, second = dev.launch_run(["dataset_report"]), dev.launch_run(["dataset_report"])
     deadline = time.monotonic() + 180
     while not [p for p in processes_with_env(dev.marker) if "java" in p.cmdline.split(" ")[0]]:
