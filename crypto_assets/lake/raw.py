@@ -151,7 +151,8 @@ def fetch_months(
         nonlocal done
         month, symbol = task
         entry = _fetch_pair_month(
-            client, layout, month, symbol, stats[month], listings.get(symbol), previous[month].get(symbol)
+            client, layout, month, symbol, stats[month], listings.get(symbol), previous[month].get(symbol),
+            has_daily=symbol in daily_on_disk[month],
         )
         with lock:
             results[month][symbol] = entry
@@ -159,6 +160,8 @@ def fetch_months(
             if progress:
                 progress(done, len(tasks))
 
+    # Which pairs have daily files on disk, from one directory listing per month (not a glob per pair and month).
+    daily_on_disk = {m: _pairs_with_daily_files(layout, m) for m in months}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
         list(pool.map(list_symbol, [s for s in symbols if any(s in previous[m] for m in months)]))
         list(pool.map(run, tasks))
@@ -214,7 +217,7 @@ def _list_monthly(client: BinanceClient, layout: Layout, symbol: str, months: li
 
 def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbol: str, stats: FetchStats,
                       listing: dict[str, _Listed] | None = None,
-                      previous: PairMonth | None = None) -> PairMonth:  # fmt: skip
+                      previous: PairMonth | None = None, has_daily: bool = True) -> PairMonth:  # fmt: skip
     """One pair and month. ``listing``: the pair's monthly keys (None: none, ask for the CHECKSUM); ``previous``:
     the pair's manifest entry from the last run (its CHECKSUM ETag spares the GET when the listing shows the same)."""
     interval = layout.interval
@@ -224,7 +227,8 @@ def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbo
         if listing is None or keys is not None:
             file = _monthly_file(client, layout, month, symbol, stats, keys, previous)
             if file is not None:
-                _remove_daily_files(layout, month, symbol)
+                if has_daily:
+                    _remove_daily_files(layout, month, symbol)
                 stats.add(files_ok=1)
                 return PairMonth(symbol, OK, "monthly", [file])
         days = _published_days(client, layout, month, symbol, stats) if interval in DAILY_INTERVALS else []
@@ -292,6 +296,13 @@ def _published_days(client: BinanceClient, layout: Layout, month: Month, symbol:
     suffix = ".zip"
     days = sorted({k[len(prefix) - 8 : -len(suffix)] for k in keys if k.endswith(suffix)})
     return [d for d in days if d.startswith(str(month))]
+
+
+def _pairs_with_daily_files(layout: Layout, month: Month) -> set[str]:
+    folder, suffix = layout.raw_dir(month), f"-{layout.interval}-{month}-"
+    if not folder.is_dir():
+        return set()
+    return {name.split(suffix)[0] for name in os.listdir(folder) if suffix in name and name.endswith(".zip")}
 
 
 def _remove_daily_files(layout: Layout, month: Month, symbol: str) -> None:
