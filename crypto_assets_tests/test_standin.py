@@ -21,19 +21,6 @@ NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 MONTHLY = "/data/spot/monthly/klines/{s}/{i}/{s}-{i}-{p}.zip"
 DAILY = "/data/spot/daily/klines/{s}/{i}/{s}-{i}-{p}.zip"
 
-
-# The same fixtures as conftest's, so this file also runs alone (pytest --noconftest).
-@pytest.fixture
-def market() -> Market:
-    return Market.default()
-
-
-@pytest.fixture
-def standin(market):
-    with StandIn(market, page_size=5) as server:
-        yield server
-
-
 def get(standin: StandIn, path: str) -> requests.Response:
     return requests.get(standin.data_url + path, timeout=10)
 

@@ -174,9 +174,8 @@ def fetch_months(
 
 @dataclass
 class _Listed:
-    """A month's keys in the bucket listing of the pair's monthly folder."""
+    """A month listed in the pair's monthly folder (any key: the month has a monthly archive), with its CHECKSUM."""
 
-    archive: ListedObject | None = None
     checksum: ListedObject | None = None
 
 
@@ -205,8 +204,6 @@ def _list_monthly(client: BinanceClient, layout: Layout, symbol: str, months: li
                 keys = found.setdefault(period, _Listed())
                 if is_checksum:
                     keys.checksum = obj
-                elif name.endswith(".zip"):
-                    keys.archive = obj
             if any(o.key >= end for o in objects):
                 break
     except (BinanceHTTPError, ValueError, OSError):  # a bad page, an odd listing: ask per file instead

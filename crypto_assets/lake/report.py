@@ -47,11 +47,6 @@ class ReportFiles:
     png: Path
 
 
-def build_report(spark: Callable[[], SparkSession], layout: Layout) -> dict:
-    """The report over every month present in ``parquet/{interval}/``; see ``refresh_report``."""
-    return refresh_report(spark, layout)[0]
-
-
 def refresh_report(spark: Callable[[], SparkSession], layout: Layout) -> tuple[dict, list[Month]]:
     """The report over every month present in ``parquet/{interval}/``, and the months whose partial figures had to
     be computed (new or changed since the cached ones). ``spark`` is called for a session only if there are any."""
@@ -105,10 +100,10 @@ def month_fingerprint(layout: Layout, month: Month) -> str:
 def month_partials(session: SparkSession, layout: Layout, months: list[Month]) -> dict[Month, dict]:
     """Partial figures of ``months``, from their Parquet folders only, in one Spark job.
 
-    Per month: ``rows``, ``symbols``, ``per_symbol`` ({symbol: rows, distinct_times, first/last open time,
-    missing_candles between them}) and ``gaps``: the month's largest TOP_GAPS runs of missing candles between
-    consecutive candles of a symbol ([symbol, first missing open time, last missing open time, candles]), ordered by
-    candles (descending), symbol, time - the same figures and order as the whole-lake report uses.
+    Per month: ``rows``, ``symbols``, ``per_symbol`` ({symbol: rows, distinct_times, first/last open time}) and
+    ``gaps``: the month's largest TOP_GAPS runs of missing candles between consecutive candles of a symbol
+    ([symbol, first missing open time, last missing open time, candles]), ordered by candles (descending), symbol,
+    time - the same figures and order as the whole-lake report uses.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -136,11 +131,9 @@ def month_partials(session: SparkSession, layout: Layout, months: list[Month]) -
     rows = frame.groupBy("year", "month", "symbol").agg(*figures).collect()
     for r in sorted(rows, key=lambda r: (r["year"], r["month"], r["symbol"])):
         partial = partials[Month(r["year"], r["month"])]
-        first, last = r["first"], r["last"]
-        expected = len(candle_open_times(layout.interval, first, last + 1))
         partial["per_symbol"][r["symbol"]] = {
-            "rows": r["rows"], "distinct_times": r["distinct_times"], "first_open_time": first,
-            "last_open_time": last, "missing_candles": max(expected - r["distinct_times"], 0),
+            "rows": r["rows"], "distinct_times": r["distinct_times"], "first_open_time": r["first"],
+            "last_open_time": r["last"],
         }  # fmt: skip
         if with_gaps:
             partial["gaps"] += [[r["symbol"], g["start"], g["end"], -g["negative_missing"]] for g in r["gaps"]]
