@@ -8,6 +8,7 @@ from crypto_assets.lake import quality
 from crypto_assets.lake.csv import read_csv_manifest
 from crypto_assets.lake.parquet import PARQUET_COLUMNS, write_months
 from crypto_assets.lake.raw import OK, read_manifest
+from crypto_assets.lake.report import refresh_partials
 from crypto_assets.partitions import monthly, run_months
 from crypto_assets.resources import LakeResource, SparkResource
 
@@ -35,7 +36,8 @@ Read it with `spark.read.parquet("<CRYPTO_DATA_DIR>/parquet/<interval>")`. Colum
 TIMESTAMP in UTC), `symbol`, `open high low close volume quote_volume` (double), `trades` (long),
 `taker_buy_base taker_buy_quote` (double), `year`, `month`. Rows are sorted by symbol, timestamp within a month.
 Materializing a month rewrites exactly that month's folder (dynamic partition overwrite); a backfill of many
-months is one Spark job; a month whose inputs did not change is left as it is.""",
+months is one Spark job; a month whose inputs did not change is left as it is. The months written are read back
+once for dataset_report's per-month figures (cached under `reports/<interval>/months/`).""",
             metadata={
                 "dagster/column_schema": dg.TableSchema(
                     columns=[dg.TableColumn(name, kind) for name, kind in PARQUET_COLUMNS]
@@ -52,6 +54,10 @@ def parquet_candles(context: dg.AssetExecutionContext, lake: LakeResource, spark
     layout = lake.layout
     months = run_months(context)
     written = write_months(lambda: spark.spark_session, layout, months)
+    # dataset_report's per-month figures of what was just written, read back from the Parquet in this session, so the
+    # report (a separate step) finds them cached and needs no SparkSession of its own.
+    rewritten = [m for m in months if not written[m].skipped]
+    _, precomputed = refresh_partials(lambda: spark.spark_session, layout, rewritten)
     outcomes = []
     for month in months:
         w = written[month]
@@ -77,6 +83,7 @@ def parquet_candles(context: dg.AssetExecutionContext, lake: LakeResource, spark
             "run_months": len(months),
             "run_months_rewritten": len(months) - skipped,
             "run_rows": sum(w.rows for w in written.values()),
+            "report_months_precomputed": len(precomputed),
         },  # fmt: skip
     )
     yield from emit_month_checks(

@@ -4,7 +4,8 @@ under ``reports/{interval}/``, at a cost that follows what changed.
 Spark computes partial figures per month from that month's Parquet folder only, and they are cached as
 ``reports/{interval}/months/YYYY-MM.json``, keyed by a fingerprint of the month's Parquet (its ``_crypto_month.json``
 marker plus the names, sizes and mtimes of its ``.parquet`` files). A run recomputes only the months whose fingerprint
-changed or that are new - all of them in one Spark job - and starts no SparkSession when none did; months gone from
+changed or that are new - all of them in one Spark job - and starts no SparkSession when none did (parquet_candles
+computes the partials of the months it writes in its own session, so normally none did); months gone from
 the lake drop out of the report and their cache files are deleted. The report is the partials combined in Python:
 totals, per-symbol coverage, gaps across month boundaries, and the largest gaps, exactly as one pass over the whole
 lake would give them.
@@ -52,9 +53,30 @@ def refresh_report(spark: Callable[[], SparkSession], layout: Layout) -> tuple[d
     be computed (new or changed since the cached ones). ``spark`` is called for a session only if there are any."""
     started = time.perf_counter()
     months = lake_months(layout)
+    partials, stale = refresh_partials(spark, layout, months)
+    present = {str(m) for m in months}
+    for path in layout.report_months_dir.glob("*.json"):
+        if path.stem not in present:
+            path.unlink(missing_ok=True)
+    report = combine_partials(layout, [partials[m] for m in months])
+    report["seconds"] = round(time.perf_counter() - started, 3)
+    return report, stale
+
+
+def refresh_partials(
+    spark: Callable[[], SparkSession], layout: Layout, months: list[Month]
+) -> tuple[dict[Month, dict], list[Month]]:
+    """The cached partial figures of ``months`` (those with Parquet), computing - in one Spark job - and caching the
+    ones that are missing or whose Parquet changed since. Returns (partials, months computed); ``spark`` is called
+    for a session only if some month had to be computed.
+
+    parquet_candles calls this for the months it just wrote, in its own SparkSession, so dataset_report usually
+    finds every month cached and starts no Spark at all."""
     partials: dict[Month, dict] = {}
     stale: dict[Month, str] = {}
     for month in months:
+        if not any(layout.parquet_dir(month).glob("*.parquet")):
+            continue
         fingerprint = month_fingerprint(layout, month)  # before any read: a rewrite meanwhile shows next time
         cached = _read_partial(layout, month)
         if cached is not None and cached.get("fingerprint") == fingerprint:
@@ -66,13 +88,7 @@ def refresh_report(spark: Callable[[], SparkSession], layout: Layout) -> tuple[d
         for month, fingerprint in stale.items():
             partials[month] = {**computed[month], "fingerprint": fingerprint}
             write_json(layout.report_month_file(month), partials[month])
-    present = {str(m) for m in months}
-    for path in layout.report_months_dir.glob("*.json"):
-        if path.stem not in present:
-            path.unlink(missing_ok=True)
-    report = combine_partials(layout, [partials[m] for m in months])
-    report["seconds"] = round(time.perf_counter() - started, 3)
-    return report, sorted(stale)
+    return partials, sorted(stale)
 
 
 def lake_months(layout: Layout) -> list[Month]:
