@@ -2,12 +2,90 @@
 
 from __future__ import annotations
 
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 from crypto_assets.binance.archives import ArchiveError, archive_path
 from crypto_assets.binance.client import BinanceClient, BinanceHTTPError
 
 PATH = archive_path("BTCUSDT", "4h", "2025-02")
+
+
+@pytest.fixture(params=["direct", "env-proxy"])
+def route(request, monkeypatch):
+    """Archive calls go straight to the session's urllib3 pool, or - when an environment proxy applies - through
+    requests and that proxy (a forwarding one here, which counts what passed through it)."""
+    if request.param == "direct":
+        yield None
+        return
+    forwarded = []
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the proxy itself must not use HTTP_PROXY
+
+    class Proxy(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            forwarded.append(self.path)  # absolute form: the proxy was asked for it
+            try:
+                answer = direct.open(self.path, timeout=30)
+                status, body, headers = answer.status, answer.read(), answer.headers
+            except urllib.error.HTTPError as exc:
+                status, body, headers = exc.code, exc.read(), exc.headers
+            except OSError:  # the stand-in cut the body: cut ours too
+                self.close_connection = True
+                return
+            self.send_response(status)
+            for name in ("Content-Type", "Retry-After", "ETag"):
+                if headers.get(name):
+                    self.send_header(name, headers[name])
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_port}")
+    yield forwarded
+    server.shutdown()
+
+
+def test_archive_calls_use_the_environment_proxy_when_one_applies(standin, tmp_path, route):
+    download, dest = fetch(standin, tmp_path)
+    assert dest.exists() and download.bytes == dest.stat().st_size
+    if route is not None:
+        assert {p.rsplit("/", 1)[-1] for p in route} == {dest.name, dest.name + ".CHECKSUM"}
+        assert all(p.startswith("http://127.0.0.1:") for p in route)
+
+
+def test_failed_downloads_give_their_connection_back(standin, tmp_path, route):
+    """A streamed answer given up on (persistent 503, body unread) must free its pool slot: more failures than the
+    pool has connections, then a good download, all within a deadline (a leaked slot blocks forever)."""
+    c = client(standin, retries=0, pool_size=4)
+    sha = c.fetch_checksum(PATH)
+    name = PATH.rsplit("/", 1)[-1]
+    outcome: list = []
+
+    def attempts() -> None:
+        standin.faults.always(name, 503)
+        for i in range(6):
+            with pytest.raises(BinanceHTTPError, match="503"):
+                c.download_verified(PATH, tmp_path / f"failed-{i}" / name, sha)
+        standin.faults.clear()
+        outcome.append(c.download_verified(PATH, tmp_path / "good" / name, sha))
+
+    worker = threading.Thread(target=attempts, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert outcome and outcome[0].bytes == (tmp_path / "good" / name).stat().st_size, "the pool ran out of slots"
+    assert not any(p.is_file() for p in tmp_path.glob("failed-*/*"))
 
 
 def client(standin, **kw) -> BinanceClient:
@@ -30,7 +108,7 @@ def fetch(standin, tmp_path, path=PATH, **kw):
     ],
     ids=["503", "429-retry-after", "reset-mid-body"],
 )
-def test_transient_faults_are_retried_until_the_verified_file_lands(standin, market, tmp_path, inject):
+def test_transient_faults_are_retried_until_the_verified_file_lands(standin, market, tmp_path, inject, route):
     inject(standin.faults)
     download, dest = fetch(standin, tmp_path)
     assert dest.exists() and download.bytes == dest.stat().st_size

@@ -3,6 +3,11 @@
 Retries (urllib3 ``Retry``): connection errors, 5xx, 429 and 418 with exponential backoff, honouring ``Retry-After``.
 A body cut off mid-transfer is retried here too (urllib3 only retries until the headers arrive). 404 is an answer,
 not an error: "that file does not exist".
+
+The two calls made thousands of times per run - a ``.CHECKSUM`` and an archive - go straight to the session's own
+urllib3 pool (same connections, same Retry): ``requests`` spends about as much CPU preparing a request (environment
+proxies, cookies, hooks, settings merges) as the transfer itself costs, and a cold 600-pair run is CPU-bound on it.
+When an environment proxy applies to the archive host, they go through ``requests`` like every other call.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
 from urllib3.util.retry import Retry
 
 from crypto_assets.binance.archives import ArchiveError, parse_checksum, verify_zip
@@ -24,7 +31,9 @@ from crypto_assets.binance.listing import ListedObject, parse_list_bucket
 USER_AGENT = "crypto_assets/0.1 (+https://github.com/; Binance public data downloader)"
 RETRY_STATUSES = (418, 429, 500, 502, 503, 504)
 _BODY_ERRORS = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
-                requests.exceptions.ContentDecodingError, requests.exceptions.ReadTimeout)  # fmt: skip
+                requests.exceptions.ContentDecodingError, requests.exceptions.ReadTimeout,
+                urllib3.exceptions.HTTPError)  # fmt: skip
+_BAD_URL = (urllib3.exceptions.LocationValueError, urllib3.exceptions.LocationParseError)
 
 
 class BinanceHTTPError(RuntimeError):
@@ -45,6 +54,13 @@ class _Retry(Retry):
 class Checksum:
     sha256: str  # what the CHECKSUM file says
     md5: str  # of the CHECKSUM file's bytes: its ETag in the bucket listing (a single-part S3 object)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: bytes | None  # None when streamed: read ``raw``
+    raw: urllib3.BaseHTTPResponse
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,11 @@ class BinanceClient:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=retry, pool_block=True)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        # The archive host's calls skip requests' per-request preparation unless a proxy from the environment applies.
+        self._pool = None if get_environ_proxies(self.data_url + "/") else adapter.poolmanager
+        self._retry = retry
+        self._headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        self._timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
 
     def close(self) -> None:
         self.session.close()
@@ -105,6 +126,18 @@ class BinanceClient:
             return response
         raise AssertionError("unreachable")
 
+    def _open(self, url: str, *, stream: bool) -> _Answer:
+        """GET ``url`` with the session's retries; the status, and the body unless ``stream`` (then read ``raw``)."""
+        if self._pool is None:
+            response = self.session.get(url, stream=stream, timeout=self.timeout)
+            return _Answer(response.status_code, None if stream else response.content, response.raw)
+        try:
+            raw = self._pool.urlopen("GET", url, headers=self._headers, retries=self._retry, timeout=self._timeout,
+                                     preload_content=not stream, decode_content=False, redirect=True)  # fmt: skip
+        except _BAD_URL as exc:
+            raise BinanceHTTPError(f"GET {url} failed: {exc}") from None
+        return _Answer(raw.status, None if stream else raw.data, raw)
+
     # --- archive host ----------------------------------------------------------------------------------------------
     def url(self, path: str) -> str:
         return f"{self.data_url}/{path}"
@@ -116,11 +149,24 @@ class BinanceClient:
 
     def checksum(self, path: str) -> Checksum | None:
         """``{path}.CHECKSUM``: its sha256 and the MD5 of its bytes, or None when Binance has no such archive (404)."""
-        response = self.get(self.url(path + ".CHECKSUM"), allow_404=True)
-        if response is None:
+        url = self.url(path + ".CHECKSUM")
+        for attempt in range(self.retries + 1):
+            try:
+                answer = self._open(url, stream=False)
+                break
+            except _BODY_ERRORS as exc:
+                if attempt == self.retries:
+                    raise BinanceHTTPError(f"GET {url} failed after {attempt + 1} attempts: {exc}") from None
+                time.sleep(self.backoff * 2**attempt)
+            except requests.exceptions.RequestException as exc:
+                raise BinanceHTTPError(f"GET {url} failed: {exc}") from None
+        if answer.status == 404:
             return None
-        sha = parse_checksum(response.text, path.rsplit("/", 1)[-1])
-        return Checksum(sha, hashlib.md5(response.content, usedforsecurity=False).hexdigest())
+        if answer.status != 200:
+            text = answer.body.decode("utf-8", "replace")[:200]
+            raise BinanceHTTPError(f"GET {url} answered HTTP {answer.status} after retries: {text!r}")
+        sha = parse_checksum(answer.body.decode("utf-8", "replace"), path.rsplit("/", 1)[-1])
+        return Checksum(sha, hashlib.md5(answer.body, usedforsecurity=False).hexdigest())
 
     def download_verified(self, path: str, dest: Path, sha256: str) -> Download:
         """Stream ``path`` to ``dest`` atomically, verified against ``sha256`` and read back as a zip.
@@ -135,20 +181,32 @@ class BinanceClient:
         try:
             for attempt in range(self.retries + 1):
                 digest, size = hashlib.sha256(), 0
+                answer, complete = None, False
                 try:
-                    with self.session.get(url, stream=True, timeout=self.timeout) as response:
-                        if response.status_code != 200:
-                            raise BinanceHTTPError(f"GET {url} answered HTTP {response.status_code} after retries")
-                        with open(tmp, "wb") as out:
-                            for chunk in response.iter_content(1 << 20):
-                                digest.update(chunk)
-                                out.write(chunk)
-                                size += len(chunk)
+                    answer = self._open(url, stream=True)
+                    if answer.status != 200:
+                        raise BinanceHTTPError(f"GET {url} answered HTTP {answer.status} after retries")
+                    with open(tmp, "wb") as out:
+                        while chunk := answer.raw.read(1 << 20, decode_content=False):
+                            digest.update(chunk)
+                            out.write(chunk)
+                            size += len(chunk)
+                    expected = answer.raw.headers.get("Content-Length")
+                    if expected is not None and expected.isdigit() and int(expected) != size:
+                        raise urllib3.exceptions.ProtocolError(f"{size} of {expected} bytes received")
+                    complete = True
                     break
                 except _BODY_ERRORS as exc:
                     if attempt == self.retries:
                         raise BinanceHTTPError(f"GET {url} failed after {attempt + 1} attempts: {exc}") from None
                     time.sleep(self.backoff * 2**attempt)
+                except requests.exceptions.RequestException as exc:
+                    raise BinanceHTTPError(f"GET {url} failed: {exc}") from None
+                finally:
+                    if answer is not None:
+                        if not complete:  # unread bytes: the connection cannot serve another request
+                            answer.raw.close()
+                        answer.raw.release_conn()
             if digest.hexdigest() != sha256:
                 raise ArchiveError(
                     f"{dest.name}: sha256 {digest.hexdigest()} of the {size} bytes received does not match its "
