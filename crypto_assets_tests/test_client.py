@@ -148,10 +148,12 @@ def test_truncated_zip_whose_checksum_matches_is_refused(standin, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_listing_follows_every_page(standin, market):
+def test_listing_follows_every_page(standin, market, route):
     folders = client(standin).list_folders("data/spot/monthly/klines/")
     assert sorted(folders) == sorted({p.symbol for p in market.pairs}) and len(folders) == len(set(folders))
     assert standin.stats()["by_kind"]["listing"] >= len(folders) // 5
+    if route is not None:  # through the environment's proxy, page by page (each page asks after the last key)
+        assert len(route) == standin.stats()["by_kind"]["listing"] and sum("marker=" in p for p in route) >= 4
 
 
 def test_checksum_md5_is_its_listed_etag_and_listing_starts_after_a_key(standin, market):

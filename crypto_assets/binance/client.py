@@ -4,10 +4,10 @@ Retries (urllib3 ``Retry``): connection errors, 5xx, 429 and 418 with exponentia
 A body cut off mid-transfer is retried here too (urllib3 only retries until the headers arrive). 404 is an answer,
 not an error: "that file does not exist".
 
-The two calls made thousands of times per run - a ``.CHECKSUM`` and an archive - go straight to the session's own
-urllib3 pool (same connections, same Retry): ``requests`` spends about as much CPU preparing a request (environment
-proxies, cookies, hooks, settings merges) as the transfer itself costs, and a cold 600-pair run is CPU-bound on it.
-When an environment proxy applies to the archive host, they go through ``requests`` like every other call.
+The calls made thousands of times per run - a ``.CHECKSUM``, an archive, a bucket-listing page - go straight to the
+session's own urllib3 pool (same connections, same Retry): ``requests`` spends about as much CPU preparing a request
+(environment proxies, cookies, hooks, settings merges) as the transfer itself costs, and a cold 600-pair run is
+CPU-bound on it. When an environment proxy applies to a host, its calls go through ``requests`` like the REST API's.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import requests
 import urllib3
@@ -94,8 +95,9 @@ class BinanceClient:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=retry, pool_block=True)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        # The archive host's calls skip requests' per-request preparation unless a proxy from the environment applies.
-        self._pool = None if get_environ_proxies(self.data_url + "/") else adapter.poolmanager
+        # Archive and listing calls skip requests' per-request preparation unless an environment proxy applies.
+        self._pooled = {base for base in (self.data_url + "/", listing_url) if not get_environ_proxies(base)}
+        self._pool = adapter.poolmanager
         self._retry = retry
         self._headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
         self._timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
@@ -126,9 +128,10 @@ class BinanceClient:
             return response
         raise AssertionError("unreachable")
 
-    def _open(self, url: str, *, stream: bool) -> _Answer:
-        """GET ``url`` with the session's retries; the status, and the body unless ``stream`` (then read ``raw``)."""
-        if self._pool is None:
+    def _open(self, url: str, *, stream: bool, base: str | None = None) -> _Answer:
+        """GET ``url`` with the session's retries; the status, and the body unless ``stream`` (then read ``raw``).
+        ``base``: the configured URL ``url`` starts with (default: the archive host's)."""
+        if (base or self.data_url + "/") not in self._pooled:
             response = self.session.get(url, stream=stream, timeout=self.timeout)
             return _Answer(response.status_code, None if stream else response.content, response.raw)
         try:
@@ -149,10 +152,17 @@ class BinanceClient:
 
     def checksum(self, path: str) -> Checksum | None:
         """``{path}.CHECKSUM``: its sha256 and the MD5 of its bytes, or None when Binance has no such archive (404)."""
-        url = self.url(path + ".CHECKSUM")
+        body = self._fetch(self.url(path + ".CHECKSUM"), allow_404=True)
+        if body is None:
+            return None
+        sha = parse_checksum(body.decode("utf-8", "replace"), path.rsplit("/", 1)[-1])
+        return Checksum(sha, hashlib.md5(body, usedforsecurity=False).hexdigest())
+
+    def _fetch(self, url: str, *, allow_404: bool = False, base: str | None = None) -> bytes | None:
+        """The body of a GET (see ``get``), through ``_open``."""
         for attempt in range(self.retries + 1):
             try:
-                answer = self._open(url, stream=False)
+                answer = self._open(url, stream=False, base=base)
                 break
             except _BODY_ERRORS as exc:
                 if attempt == self.retries:
@@ -160,13 +170,12 @@ class BinanceClient:
                 time.sleep(self.backoff * 2**attempt)
             except requests.exceptions.RequestException as exc:
                 raise BinanceHTTPError(f"GET {url} failed: {exc}") from None
-        if answer.status == 404:
+        if answer.status == 404 and allow_404:
             return None
         if answer.status != 200:
             text = answer.body.decode("utf-8", "replace")[:200]
             raise BinanceHTTPError(f"GET {url} answered HTTP {answer.status} after retries: {text!r}")
-        sha = parse_checksum(answer.body.decode("utf-8", "replace"), path.rsplit("/", 1)[-1])
-        return Checksum(sha, hashlib.md5(answer.body, usedforsecurity=False).hexdigest())
+        return answer.body
 
     def download_verified(self, path: str, dest: Path, sha256: str) -> Download:
         """Stream ``path`` to ``dest`` atomically, verified against ``sha256`` and read back as a zip.
@@ -233,8 +242,9 @@ class BinanceClient:
                     raise BinanceHTTPError(f"bucket listing of {prefix!r} repeats marker {marker!r}; giving up")
                 seen.add(marker)
                 params["marker"] = marker
-            response = self.get(self.listing_url, params=params)
-            page = parse_list_bucket(response.content)
+            separator = "&" if "?" in self.listing_url else "?"
+            body = self._fetch(f"{self.listing_url}{separator}{urlencode(params)}", base=self.listing_url)
+            page = parse_list_bucket(body)
             yield page.objects, page.prefixes
             marker = page.continuation()
 
