@@ -929,14 +929,16 @@ class StandIn:
 
     # --- steering ----------------------------------------------------------------------------------------------------
     def stats(self) -> dict:
-        """``{"requests", "by_kind": {zip, checksum, listing, api, other}, "zip_bytes", "by_path": {path: n}}``
-        since the last reset; zip_bytes counts zip body bytes actually sent, paths are without query string."""
+        """``{"requests", "by_kind": {zip, checksum, listing, api, other}, "zip_bytes", "by_path": {path: n},
+        "listing_prefixes": {prefix: n}}`` since the last reset; zip_bytes counts zip body bytes actually sent,
+        paths are without query string (a listing's prefix is counted in listing_prefixes)."""
         with self._stats_lock:
             return json.loads(json.dumps(self._stats))
 
     def reset_stats(self) -> None:
         with self._stats_lock:
-            self._stats = {"requests": 0, "by_kind": dict.fromkeys(KINDS, 0), "zip_bytes": 0, "by_path": {}}
+            self._stats = {"requests": 0, "by_kind": dict.fromkeys(KINDS, 0), "zip_bytes": 0, "by_path": {},
+                           "listing_prefixes": {}}  # fmt: skip
 
     def replace_archive(self, symbol: str, interval: str, period: str) -> None:
         """Binance re-publishes the archive: its content and CHECKSUM change."""
@@ -949,11 +951,15 @@ class StandIn:
         self.market.today = day
 
     # --- answering ---------------------------------------------------------------------------------------------------
-    def _count(self, kind: str, path: str, zip_bytes: int = 0) -> None:
+    def _count(self, kind: str, path: str, zip_bytes: int = 0, target: str = "") -> None:
         with self._stats_lock:
             self._stats["requests"] += 1
             self._stats["by_kind"][kind] += 1
             self._stats["by_path"][path] = self._stats["by_path"].get(path, 0) + 1
+            if kind == "listing":
+                prefix = parse_qs(urlsplit(target).query).get("prefix", [""])[0]
+                prefixes = self._stats["listing_prefixes"]
+                prefixes[prefix] = prefixes.get(prefix, 0) + 1
             self._stats["zip_bytes"] += zip_bytes
 
     def answer(self, method: str, target: str, body: bytes) -> tuple[_Answer, bool]:
@@ -1191,7 +1197,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if not path.startswith("/_standin/"):  # counted before the body goes out: a client never sees stale stats
             kind = _kind(path)
-            self.owner._count(kind, path, sent if kind == "zip" and answer.status == 200 else 0)
+            self.owner._count(kind, path, sent if kind == "zip" and answer.status == 200 else 0, self.path)
         self.wfile.write(answer.body[:sent])
         if cut:
             self.wfile.flush()

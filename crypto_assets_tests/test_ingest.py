@@ -286,3 +286,36 @@ def test_a_failed_pair_listing_is_not_taken_for_absent_archives(standin, market,
     }  # fmt: skip
     meta = {m.partition: m.metadata for m in result.asset_materializations_for_node("raw_monthly_klines")}
     assert sum(meta[m]["listings_failed"].value for m in TWO_MONTHS) == 2
+
+
+def test_an_absence_before_a_published_later_month_is_not_listed_again(standin, market, lake, tmp_path):
+    """SYRUPUSDT is listed on 2025-05-14: April has no archive. Once a run has seen May's monthly archive, April
+    was long over, so later runs only check the pair's monthly listing for it, not the daily files again - until
+    Binance does publish an April archive."""
+    months = ["2025-04", "2025-05"]
+    standin.reset_stats()
+    assert run_assets(RAW, lake, months).success
+    april = manifest(tmp_path, "2025-04")
+    assert any("SYRUPUSDT-4h-2025-04-" in p for p in standin.stats()["listing_prefixes"])  # cold: looked for days
+    assert april["SYRUPUSDT"] == {"status": "absent", "source": None, "files": [], "error": None, "final": True}
+    never = [s for s, e in april.items() if e["status"] == "absent" and not e.get("final")]
+    assert never and "SYRUPUSDT" not in never  # absent in both months (e.g. delisted long ago): not final
+
+    def daily_listings() -> dict[str, int]:
+        return {p: n for p, n in standin.stats()["listing_prefixes"].items() if "/daily/" in p and "-2025-04-" in p}
+
+    standin.reset_stats()
+    result = run_assets(RAW, lake, months)
+    listed = daily_listings()
+    assert not any("SYRUPUSDT" in p for p in listed)  # final: no daily listing
+    assert len(listed) == len(never) and all(n == 1 for n in listed.values())  # the others are still looked for
+    meta = {m.partition: m.metadata for m in result.asset_materializations_for_node("raw_monthly_klines")}
+    assert meta["2025-04"]["absences_known"].value == 1
+    assert manifest(tmp_path, "2025-04") == april
+
+    # Binance publishes an April archive after all (the pair turns out listed earlier): the listing shows it.
+    market.pair("SYRUPUSDT").listed = "2025-04-20"
+    standin.reset_stats()
+    assert run_assets(RAW, lake, months).success
+    assert manifest(tmp_path, "2025-04")["SYRUPUSDT"]["status"] == "ok"
+    assert manifest(tmp_path, "2025-04")["SYRUPUSDT"]["source"] == "monthly"

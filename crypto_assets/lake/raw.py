@@ -55,6 +55,10 @@ class PairMonth:
     source: str | None = None  # "monthly" or "daily"
     files: list[ArchiveFile] = field(default_factory=list)
     error: str | None = None
+    # absent for good: when it was recorded, Binance had published a later month's archive of the pair, so that
+    # month was long over and its daily files complete. Later runs only look for a monthly archive (in the pair's
+    # listing), not for daily files again.
+    final: bool = False
 
     @property
     def sha256(self) -> str | None:
@@ -78,6 +82,7 @@ class FetchStats:
     files_skipped_cached: int = 0
     checksums_unchanged: int = 0  # CHECKSUM GETs saved: the listed ETag is the recorded one
     listings_failed: int = 0  # pairs whose monthly listing failed (their CHECKSUMs were fetched one by one)
+    absences_known: int = 0  # final absences confirmed by the pair's listing alone (no daily listing)
     bytes_downloaded: int = 0
     requests: int = 0  # the pair listings of a run count in its first month
     seconds: float = 0.0
@@ -103,7 +108,8 @@ def read_manifest(layout: Layout, month: Month) -> dict[str, PairMonth]:
     payload = read_json(layout.raw_manifest(month), {"pairs": {}})
     return {
         symbol: PairMonth(
-            symbol, e["status"], e.get("source"), [ArchiveFile(**f) for f in e.get("files", [])], e.get("error")
+            symbol, e["status"], e.get("source"), [ArchiveFile(**f) for f in e.get("files", [])], e.get("error"),
+            e.get("final", False),
         )  # fmt: skip
         for symbol, e in payload["pairs"].items()
     }
@@ -115,7 +121,10 @@ def write_manifest(layout: Layout, month: Month, entries: dict[str, PairMonth]) 
         {
             "month": str(month),
             "interval": layout.interval,
-            "pairs": {s: {k: v for k, v in asdict(e).items() if k != "symbol"} for s, e in sorted(entries.items())},
+            "pairs": {
+                s: {k: v for k, v in asdict(e).items() if k != "symbol" and (k != "final" or v)}
+                for s, e in sorted(entries.items())
+            },  # fmt: skip
         },
     )
 
@@ -166,10 +175,26 @@ def fetch_months(
         list(pool.map(list_symbol, [s for s in symbols if any(s in previous[m] for m in months)]))
         list(pool.map(run, tasks))
     seconds = round(time.perf_counter() - started, 3)
+    _mark_final_absences(results, previous)
     for month in months:
         write_manifest(layout, month, results[month])
         stats[month].seconds = seconds
     return results, stats
+
+
+def _mark_final_absences(results: dict[Month, dict[str, PairMonth]], previous: dict[Month, dict[str, PairMonth]]):
+    """An absence is final when it was final before, or when this run found a monthly archive of the pair for a
+    later month (Binance publishes a month's archive after the month: the earlier month was over)."""
+    for month in sorted(results):
+        for symbol, entry in results[month].items():
+            if entry.status != ABSENT:
+                continue
+            before = previous.get(month, {}).get(symbol)
+            entry.final = (before is not None and before.status == ABSENT and before.final) or any(
+                (later := results[m].get(symbol)) is not None and later.status == OK and later.source == "monthly"
+                for m in results
+                if m > month
+            )
 
 
 @dataclass
@@ -221,6 +246,15 @@ def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbo
     try:
         period = str(month)
         keys = listing.get(period) if listing is not None else None
+        if (
+            listing is not None
+            and keys is None
+            and previous is not None
+            and previous.status == ABSENT
+            and previous.final
+        ):
+            stats.add(files_absent=1, absences_known=1)  # still no monthly archive, and no daily files can appear
+            return PairMonth(symbol, ABSENT, final=True)
         if listing is None or keys is not None:
             file = _monthly_file(client, layout, month, symbol, stats, keys, previous)
             if file is not None:
