@@ -5,7 +5,8 @@ from dagster_pyspark import LazyPySparkResource
 from pydantic import PrivateAttr
 
 from crypto_assets.binance.client import BinanceClient
-from crypto_assets.lake.spark import prepare_environment, spark_conf
+from crypto_assets.lake.jvm_classes import ClassArchive
+from crypto_assets.lake.spark import build_session, prepare_environment, spark_conf
 from crypto_assets.layout import Layout
 from crypto_assets.settings import Settings
 
@@ -52,7 +53,14 @@ class LakeResource(dg.ConfigurableResource):
 
 class SparkResource(LazyPySparkResource):
     """A SparkSession started on first use (runs with nothing to write never pay for a JVM) and stopped at the
-    end of the run (the stock resource never stops it)."""
+    end of the run (the stock resource never stops it). The driver JVM starts from a class-data archive kept in
+    ``class_cache`` (CRYPTO_SPARK_CLASS_CACHE; empty = the user's cache folder, ``off`` = none)."""
+
+    class_cache: str = ""
+
+    def _init_session(self) -> None:
+        if self._spark_session is None:
+            self._spark_session = build_session(self.spark_config, ClassArchive.at(self.class_cache or None))
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         prepare_environment(self.spark_config.get("spark.master", "local[*]"))
@@ -81,5 +89,7 @@ def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableReso
             symbols=list(settings.symbols),
             include_leveraged=settings.include_leveraged,
         ),
-        "spark": SparkResource(spark_config=spark_conf(settings.spark_master, settings.spark_conf)),
+        "spark": SparkResource(
+            spark_config=spark_conf(settings.spark_master, settings.spark_conf), class_cache=settings.spark_class_cache
+        ),
     }

@@ -43,6 +43,8 @@ class Settings:
     download_workers: int = 32
     spark_master: str = "local[*]"
     spark_conf: dict[str, str] = field(default_factory=dict)
+    # Folder of the Spark driver JVM's class-data archive; empty = ~/.cache/crypto_assets/spark-classes, "off" = none.
+    spark_class_cache: str = ""
     # CRYPTO_DEMO=1 (set by `make demo`): the URLs point at the local stand-in; everything is labelled SYNTHETIC.
     synthetic: bool = False
 
@@ -72,6 +74,7 @@ class Settings:
             ),
             spark_master=get("SPARK_MASTER", d.spark_master) or d.spark_master,
             spark_conf=_json_object("CRYPTO_SPARK_CONF", get("CRYPTO_SPARK_CONF", "")),
+            spark_class_cache=get("CRYPTO_SPARK_CLASS_CACHE", d.spark_class_cache),
             synthetic=_bool("CRYPTO_DEMO", get("CRYPTO_DEMO", "false")),
         )
         if settings.end_month and Month.parse(settings.end_month) < Month.parse(settings.start_month):
