@@ -35,14 +35,15 @@ How things are measured:
     seconds over it.
   * Spark start: the time of the first ``spark.spark_session`` access in a run (JVM launch + SparkContext + session),
     timed by a subclass of the project's SparkResource that only adds the stopwatch.
-  * peak memory: the run process's ``ru_maxrss`` (Python) and the largest ``VmHWM`` among its ``java``
+  * peak memory: the run process's own ``VmHWM`` (Python; not ``ru_maxrss``, which Linux carries over from the
+    parent across fork and exec, so a run process started by this one would report this one's size) and the
+    largest ``VmHWM`` among its ``java``
     descendants (the Spark driver JVM), read in the run process after each run and sampled from /proc every 0.2 s by
     this process; ``peak_mb`` = the sum of both peaks (an upper bound; ``tree_peak_mb`` is the largest sampled sum of
     VmRSS over the process tree at one instant).
   * normalize vs naive: ``normalize_pair_month`` (the code normalized_csv runs) against ``naive_normalize`` (per-row
     ``datetime``) on the same verified archives of the run (a sample of about ``--normalize-rows`` rows), best of 3,
-    and the outputs compared byte for byte. If ``crypto_assets.binance.klines.measure_normalize`` exists its result
-    is reported too.
+    and the outputs compared byte for byte.
   * 15 months vs one: parquet_candles' step seconds in A against a parquet_candles run of the middle month alone
     on a fresh copy of that month's CSVs (same code, Spark start included in both).
   * D rewrites only the new month: (mtime, size) of every file under the Parquet root before and after.
@@ -129,6 +130,17 @@ def descendants(root: int) -> list[int]:
             out.append(child)
             stack.append(child)
     return out
+
+
+def _own_peak_kb() -> int:
+    """This process's peak resident memory since it started (``VmHWM``; ``ru_maxrss`` where /proc is missing)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def proc_memory(pid: int) -> tuple[str, int, int] | None:
@@ -291,7 +303,7 @@ def worker_main(spec_path: str) -> int:
             "steps": steps, "materializations": materializations, "checks_passed": sum(e.passed for e in evaluations),
             "checks_failed": failed_checks, "spark_starts": list(spark_starts), "standin": standin,
             "jvm_hwm_kb": max((m[1] for m in java), default=0),
-            "python_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "python_hwm_kb": _own_peak_kb(),
             "failure": failure.message if failure is not None else None,
         })  # fmt: skip
     Path(spec["result"]).write_text(json.dumps({"ready_seconds": ready_seconds, "runs": runs_out}, default=str))
@@ -372,7 +384,7 @@ class Bench:
             raise RuntimeError(f"run process {stem} exited with {code}; last lines of {log_path}:\n{tail}")
         result = json.loads(result_path.read_text())
         result["wall_seconds"] = wall
-        python_kb = max([sampler.peaks.get(proc.pid, ("", 0))[1]] + [r["python_maxrss_kb"] for r in result["runs"]])
+        python_kb = max([sampler.peaks.get(proc.pid, ("", 0))[1]] + [r["python_hwm_kb"] for r in result["runs"]])
         jvm_kb = max([sampler.peak_kb("java")] + [r["jvm_hwm_kb"] for r in result["runs"]])
         by_name: dict[str, float] = {}
         for pid, (name, hwm) in sampler.peaks.items():
@@ -559,19 +571,6 @@ class Bench:
                 "in_memory_fast_seconds": min(timings["fast_mem"]),
                 "in_memory_naive_seconds": min(timings["naive_mem"]),
                 "in_memory_speedup": _ratio(min(timings["naive_mem"]), min(timings["fast_mem"]))}  # fmt: skip
-        measure = getattr(klines, "measure_normalize", None)
-        if measure is not None:
-            try:
-                measured = measure([path for _, _, path in sample])
-                line["pipeline_measure"] = measured
-                for key in ("speedup", "ratio", "speedup_vs_naive"):
-                    value = measured.get(key) if isinstance(measured, dict) else getattr(measured, key, None)
-                    if isinstance(value, int | float):
-                        line["benchmark_speedup"] = line["speedup"]
-                        line["speedup"], line["source"] = value, "klines.measure_normalize"
-                        break
-            except Exception as exc:  # a helper with another signature: keep our own figure
-                line["pipeline_measure_error"] = repr(exc)
         shutil.rmtree(out, ignore_errors=True)
         emit(_rounded(line))
         return line

@@ -31,7 +31,7 @@ NORMALIZED_COLUMNS = (
 )  # fmt: skip
 NORMALIZED_HEADER = ",".join(NORMALIZED_COLUMNS) + "\n"
 KLINE_COLUMNS = 12
-_CHUNK_BYTES = 4 << 20
+_CHUNK_BYTES = 1 << 20
 _DIGITS = b"0123456789"
 # A spot kline row with its digits removed: decimals leave their ".", whole numbers leave nothing.
 _ROW_SHAPE = b",.,.,.,.,.,,.,,.,.,\n"
