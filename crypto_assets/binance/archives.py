@@ -89,7 +89,7 @@ def verify_zip(zip_path: Path, name: str | None = None) -> None:
     archive, stream = open_member(zip_path, name)
     try:
         with archive, stream:
-            while stream.read(256 << 10):
+            while stream.read(64 << 10):
                 pass
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise ArchiveError(f"{name} is corrupt ({exc}); expected a readable Binance kline archive") from None

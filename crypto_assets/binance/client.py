@@ -32,7 +32,7 @@ from crypto_assets.binance.listing import ListedObject, parse_list_bucket
 USER_AGENT = "crypto_assets/0.1 (+https://github.com/; Binance public data downloader)"
 RETRY_STATUSES = (418, 429, 500, 502, 503, 504)
 # Bytes read per call while streaming an archive: 32 downloads at once each hold about three such buffers.
-_CHUNK = 256 << 10
+_CHUNK = 64 << 10
 _BODY_ERRORS = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
                 requests.exceptions.ContentDecodingError, requests.exceptions.ReadTimeout,
                 urllib3.exceptions.HTTPError)  # fmt: skip
