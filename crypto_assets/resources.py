@@ -6,7 +6,7 @@ from pydantic import PrivateAttr
 
 from crypto_assets.binance.client import BinanceClient
 from crypto_assets.lake.jvm_classes import ClassArchive
-from crypto_assets.lake.spark import build_session, prepare_environment, spark_conf
+from crypto_assets.lake.spark import build_session, spark_conf
 from crypto_assets.layout import Layout
 from crypto_assets.settings import Settings
 
@@ -61,9 +61,6 @@ class SparkResource(LazyPySparkResource):
     def _init_session(self) -> None:
         if self._spark_session is None:
             self._spark_session = build_session(self.spark_config, ClassArchive.at(self.class_cache or None))
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        prepare_environment(self.spark_config.get("spark.master", "local[*]"))
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._spark_session is not None:

@@ -185,16 +185,17 @@ def fetch_months(
 def _mark_final_absences(results: dict[Month, dict[str, PairMonth]], previous: dict[Month, dict[str, PairMonth]]):
     """An absence is final when it was final before, or when this run found a monthly archive of the pair for a
     later month (Binance publishes a month's archive after the month: the earlier month was over)."""
+    latest_monthly: dict[str, Month] = {}  # per pair: the last month of this run with a monthly archive
     for month in sorted(results):
         for symbol, entry in results[month].items():
-            if entry.status != ABSENT:
-                continue
-            before = previous.get(month, {}).get(symbol)
-            entry.final = (before is not None and before.status == ABSENT and before.final) or any(
-                (later := results[m].get(symbol)) is not None and later.status == OK and later.source == "monthly"
-                for m in results
-                if m > month
-            )
+            if entry.status == OK and entry.source == "monthly":
+                latest_monthly[symbol] = month
+    for month, entries in results.items():
+        for symbol, entry in entries.items():
+            if entry.status == ABSENT:
+                before = previous.get(month, {}).get(symbol)
+                was_final = before is not None and before.status == ABSENT and before.final
+                entry.final = was_final or latest_monthly.get(symbol, month) > month
 
 
 @dataclass

@@ -82,20 +82,21 @@ def build_session(conf: dict[str, str], class_archive: ClassArchive | None = Non
     from pyspark.sql import SparkSession
 
     prepare_environment(conf.get("spark.master", "local[*]"))
-    new_jvm = SparkContext._gateway is None
-    if new_jvm:
+    if SparkContext._gateway is None:  # this call starts the driver JVM
         # glibc gives every busy thread of the JVM its own malloc arena; two are plenty for a driver whose memory is
         # on the heap, and keep ~30 MB of native fragments out of its peak (read by the JVM at its start only).
         os.environ.setdefault("MALLOC_ARENA_MAX", "2")
-    if class_archive is not None and new_jvm:
-        options = class_archive.java_options()
-        driver_options = conf.get("spark.driver.extraJavaOptions", "")
-        conf = {**conf, "spark.driver.extraJavaOptions": f"{driver_options} {options}".strip()}
+        if class_archive is not None:
+            options = class_archive.java_options()
+            driver_options = conf.get("spark.driver.extraJavaOptions", "")
+            conf = {**conf, "spark.driver.extraJavaOptions": f"{driver_options} {options}".strip()}
+    else:
+        class_archive = None  # the running JVM already has its classes
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
-    if class_archive is not None and new_jvm:
+    if class_archive is not None:
         class_archive.started(session._jvm.java.lang.ProcessHandle.current().pid())
     return session
