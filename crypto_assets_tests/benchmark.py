@@ -237,8 +237,9 @@ def worker_main(spec_path: str) -> int:
                 spark_starts.append(time.perf_counter() - started)
 
     resources = resources_from_settings(settings)
-    resources["spark"] = TimedSparkResource(spark_config=resources["spark"].spark_config,
-                                            class_cache=resources["spark"].class_cache)
+    resources["spark"] = TimedSparkResource(
+        spark_config=resources["spark"].spark_config, class_cache=resources["spark"].class_cache
+    )
     by_name = {next(iter(a.keys)).to_user_string(): a for a in ASSETS}
     instance = dg.DagsterInstance.get()
     ready_seconds = time.time() - spec["spawned_at"]
