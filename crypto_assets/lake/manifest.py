@@ -9,9 +9,17 @@ from typing import Any
 
 
 def write_json(path: Path, payload: Any) -> None:
+    """Write ``payload`` to ``path`` atomically; a file that already holds exactly these bytes is left as it is
+    (a re-run that changed nothing touches nothing)."""
+    text = json.dumps(payload, indent=1, sort_keys=True)
+    try:
+        if path.read_text() == text:
+            return
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
