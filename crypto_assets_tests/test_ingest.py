@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from crypto_assets.assets.klines import normalized_csv, raw_monthly_klines
 from crypto_assets.assets.universe import pair_universe
+from crypto_assets.binance.client import BinanceClient
+from crypto_assets.lake.raw import fetch_months
 from crypto_assets.layout import Layout
 from crypto_assets.months import Month
 from crypto_assets_tests.conftest import make_resources, run_assets
@@ -319,3 +323,40 @@ def test_an_absence_before_a_published_later_month_is_not_listed_again(standin, 
     assert run_assets(RAW, lake, months).success
     assert manifest(tmp_path, "2025-04")["SYRUPUSDT"]["status"] == "ok"
     assert manifest(tmp_path, "2025-04")["SYRUPUSDT"]["source"] == "monthly"
+
+
+def test_a_cached_archive_damaged_or_deleted_on_disk_is_downloaded_again(standin, market, lake, tmp_path):
+    assert run_assets(RAW, lake, ["2025-02"]).success
+    layout = Layout.at(tmp_path, "4h")
+    damaged, deleted = (layout.raw_file(Month(2025, 2), f"{s}-4h-2025-02.zip") for s in ("BTCUSDT", "ETHUSDT"))
+    damaged.write_bytes(b"\0" * damaged.stat().st_size)  # same size, other bytes
+    deleted.unlink()
+    standin.reset_stats()
+    assert run_assets(RAW, lake, ["2025-02"]).success
+    # The listing still shows both CHECKSUMs unchanged (no CHECKSUM GET); the re-hash finds the files wrong.
+    requests = archive_requests(standin)
+    wanted = {f"/data/spot/monthly/klines/{s}/4h/{s}-4h-2025-02.zip" for s in ("BTCUSDT", "ETHUSDT")}
+    assert {p for p in requests if p.endswith(".zip")} == wanted
+    assert not {p + ".CHECKSUM" for p in wanted} & set(requests)
+    for symbol, path in (("BTCUSDT", damaged), ("ETHUSDT", deleted)):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == market.archive_digest(symbol, "4h", "2025-02")[0]
+
+
+def test_warm_fetch_reports_progress_from_one_thread_and_rewrites_no_manifest(standin, lake, tmp_path):
+    layout, months = Layout.at(tmp_path, "4h"), [Month(2025, 1), Month(2025, 2)]
+    client = BinanceClient(standin.data_url, standin.listing_url, standin.api_url, pool_size=8)
+    symbols = universe_symbols(tmp_path)
+    entries, _ = fetch_months(client, layout, months, symbols, workers=8)
+    assert sum(e.status == "ok" for m in months for e in entries[m].values()) > 1
+    manifests = {m: layout.raw_manifest(m).stat().st_mtime_ns for m in months}
+    progress, threads = [], set()
+
+    def record(done, total):
+        threads.add(threading.get_ident())
+        progress.append((done, total))
+
+    fetch_months(client, layout, months, symbols, workers=8, progress=record)
+    total = len(symbols) * len(months)
+    assert progress[-1] == (total, total) and len(set(progress)) == len(progress)  # ends at total, no repeats
+    assert threads == {threading.get_ident()}  # the caller's thread (where Dagster's logger is safe to use)
+    assert {m: layout.raw_manifest(m).stat().st_mtime_ns for m in months} == manifests  # unchanged: not rewritten

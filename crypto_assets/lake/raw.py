@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -140,40 +140,71 @@ def fetch_months(
 ) -> tuple[dict[Month, dict[str, PairMonth]], dict[Month, FetchStats]]:
     """Fetch every (month, symbol) archive with ``workers`` concurrent connections; write each month's manifest.
 
+    Pairs whose answer is known from their listing and the disk (a final absence; a CHECKSUM unchanged since the
+    archive on disk was verified, which is re-hashed here) are settled in this thread, without a task or a
+    request; everything that needs the network goes to the connection pool meanwhile. ``progress(done, total)``
+    is called from this thread only.
+
     Returns the entries and the figures per month (``FetchStats.total`` adds them up).
     """
     stats = {m: FetchStats() for m in months}
     started = time.perf_counter()
-    tasks = [(m, s) for m in months for s in symbols]
+    total = len(months) * len(symbols)
     results: dict[Month, dict[str, PairMonth]] = {m: {} for m in months}
     previous = {m: read_manifest(layout, m) for m in months}
     listings: dict[str, dict[str, _Listed] | None] = {}
-    done = 0
     lock = threading.Lock()
+    done = 0
 
     def list_symbol(symbol: str) -> None:
         listing = _list_monthly(client, layout, symbol, months, stats[min(months)])
         with lock:
             listings[symbol] = listing
 
-    def run(task: tuple[Month, str]) -> None:
+    def fetch(month: Month, symbol: str) -> None:
         nonlocal done
-        month, symbol = task
         entry = _fetch_pair_month(
             client, layout, month, symbol, stats[month], listings.get(symbol), previous[month].get(symbol),
             has_daily=symbol in daily_on_disk[month],
-        )
+        )  # fmt: skip
         with lock:
             results[month][symbol] = entry
             done += 1
-            if progress:
-                progress(done, len(tasks))
 
     # Which pairs have daily files on disk, from one directory listing per month (not a glob per pair and month).
     daily_on_disk = {m: _pairs_with_daily_files(layout, m) for m in months}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
         list(pool.map(list_symbol, [s for s in symbols if any(s in previous[m] for m in months)]))
-        list(pool.map(run, tasks))
+        local, pending = [], []
+        for month in months:
+            for symbol in symbols:
+                if _known_from_listing(layout, month, symbol, listings.get(symbol), previous[month].get(symbol)):
+                    local.append((month, symbol))
+                else:
+                    pending.append(pool.submit(fetch, month, symbol))
+        reported = [time.monotonic(), -1]  # when, and what, progress last reported
+
+        def report(every: float = 0.5) -> None:
+            if progress and done != reported[1] and (done == total or time.monotonic() - reported[0] >= every):
+                reported[:] = [time.monotonic(), done]
+                progress(done, total)
+
+        for month, symbol in local:
+            entry = _settle_locally(
+                layout, month, symbol, stats[month], listings[symbol], previous[month][symbol],
+                has_daily=symbol in daily_on_disk[month],
+            )  # fmt: skip
+            if entry is None:  # the file on disk no longer matches: download it again
+                pending.append(pool.submit(fetch, month, symbol))
+                continue
+            with lock:
+                results[month][symbol] = entry
+                done += 1
+            report()
+        for future in as_completed(pending):
+            future.result()
+            report()
+        report(every=0)
     seconds = round(time.perf_counter() - started, 3)
     _mark_final_absences(results, previous)
     for month in months:
@@ -238,6 +269,50 @@ def _list_monthly(client: BinanceClient, layout: Layout, symbol: str, months: li
     return found if seen_any else None
 
 
+def _recorded_monthly(layout: Layout, month: Month, symbol: str, previous: PairMonth | None) -> ArchiveFile | None:
+    """The monthly archive the last run verified for the pair and month, if that is what it holds."""
+    if previous is None or previous.status != OK or previous.source != "monthly" or len(previous.files) != 1:
+        return None
+    recorded = previous.files[0]
+    return recorded if recorded.name == archive_name(symbol, layout.interval, str(month)) else None
+
+
+def _known_from_listing(layout: Layout, month: Month, symbol: str, listing: dict[str, _Listed] | None,
+                        previous: PairMonth | None) -> bool:  # fmt: skip
+    """Whether the pair's listing and the last manifest settle the month without a request: a final absence that
+    the listing still shows no monthly archive for, or a monthly archive whose listed CHECKSUM ETag is the one
+    recorded when the file on disk was verified."""
+    if listing is None or previous is None:
+        return False
+    keys = listing.get(str(month))
+    if keys is None:
+        return previous.status == ABSENT and previous.final
+    recorded = _recorded_monthly(layout, month, symbol, previous)
+    listed_etag = keys.checksum.etag if keys.checksum is not None else None
+    return bool(listed_etag) and recorded is not None and recorded.checksum_etag == listed_etag
+
+
+def _settle_locally(layout: Layout, month: Month, symbol: str, stats: FetchStats, listing: dict[str, _Listed],
+                    previous: PairMonth, has_daily: bool) -> PairMonth | None:  # fmt: skip
+    """The entry of a month ``_known_from_listing`` vouches for, checked against the disk (the archive re-hashed);
+    None when the file is missing or no longer has the recorded sha256 (it must be downloaded again)."""
+    if listing.get(str(month)) is None:
+        stats.add(files_absent=1, absences_known=1)  # still no monthly archive, and no daily files can appear
+        return PairMonth(symbol, ABSENT, final=True)
+    recorded = _recorded_monthly(layout, month, symbol, previous)
+    dest = layout.raw_file(month, recorded.name)
+    try:
+        if _sha256_file(dest) != recorded.sha256:
+            return None
+        size = dest.stat().st_size
+    except OSError:
+        return None
+    if has_daily:
+        _remove_daily_files(layout, month, symbol)
+    stats.add(checksums_unchanged=1, files_skipped_cached=1, files_ok=1)
+    return PairMonth(symbol, OK, "monthly", [ArchiveFile(recorded.name, recorded.sha256, size, recorded.checksum_etag)])
+
+
 def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbol: str, stats: FetchStats,
                       listing: dict[str, _Listed] | None = None,
                       previous: PairMonth | None = None, has_daily: bool = True) -> PairMonth:  # fmt: skip
@@ -247,15 +322,6 @@ def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbo
     try:
         period = str(month)
         keys = listing.get(period) if listing is not None else None
-        if (
-            listing is not None
-            and keys is None
-            and previous is not None
-            and previous.status == ABSENT
-            and previous.final
-        ):
-            stats.add(files_absent=1, absences_known=1)  # still no monthly archive, and no daily files can appear
-            return PairMonth(symbol, ABSENT, final=True)
         if listing is None or keys is not None:
             file = _monthly_file(client, layout, month, symbol, stats, keys, previous)
             if file is not None:
@@ -284,11 +350,8 @@ def _monthly_file(client: BinanceClient, layout: Layout, month: Month, symbol: s
                   keys: _Listed | None, previous: PairMonth | None) -> ArchiveFile | None:  # fmt: skip
     """The verified monthly archive on disk, or None when Binance has none (its CHECKSUM answers 404)."""
     period = str(month)
-    name = archive_name(symbol, layout.interval, period)
     listed_etag = keys.checksum.etag if keys is not None and keys.checksum is not None else None
-    recorded = None
-    if previous is not None and previous.status == OK and previous.source == "monthly" and len(previous.files) == 1:
-        recorded = previous.files[0] if previous.files[0].name == name else None
+    recorded = _recorded_monthly(layout, month, symbol, previous)
     if listed_etag and recorded is not None and recorded.checksum_etag == listed_etag:
         # The CHECKSUM on Binance now is the one we read: its sha256 is the recorded one.
         stats.add(checksums_unchanged=1)
