@@ -25,10 +25,11 @@ OPEN_COST_BYTES = 128 * 1024
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # The driver (in local mode also the executor) heap and collector. Measured with the benchmark (scenario C, 50 pairs
 # x 3 months of 1m candles): 2g and the default G1 peaked at 2.66 GB of JVM RSS; 768m with the serial collector at
-# 1.37 GB; 512m (Spark's floor is 450m) with Parquet's vectored reads off (below) at 0.87 GB, as fast. 640m plus
-# C1-only compilation made parquet_candles 6x slower, so it is not used. Raise it for a big cluster driver or very
-# fine intervals with CRYPTO_SPARK_CONF='{"spark.driver.memory": "2g"}'.
-DRIVER_MEMORY = "512m"
+# 1.37 GB; 512m with Parquet's vectored reads off (below) at 0.87 GB; 480m (Spark needs 450m) at 0.83 GB, as fast
+# (parquet_candles 67 s vs 71 s at 512m). Spark's execution memory is then ~98 MB instead of ~117 MB; a month that
+# does not fit spills to disk either way. 640m plus C1-only compilation made parquet_candles 6x slower, so it is not
+# used. Raise it for a big cluster driver or very fine intervals: CRYPTO_SPARK_CONF='{"spark.driver.memory": "2g"}'.
+DRIVER_MEMORY = "480m"
 _JVM_OPTIONS = "-Duser.timezone=UTC -XX:+UseSerialGC"
 
 
