@@ -101,7 +101,7 @@ def _civil_from_days(z: int) -> tuple[int, int, int]:
     return yoe + era * 400 + (m <= 2), m, d
 
 
-@lru_cache(maxsize=1)  # one month at a time, pair after pair; a 1m month's table is 6.7 MB, a 1s one's 400 MB
+@lru_cache(maxsize=2)  # a run normalizes month after month; a 1m month's table is 6.7 MB, a 1s month's 400 MB
 def _month_datetimes(interval: str, month: Month) -> dict[bytes, bytes]:
     """Millisecond open time (as text) -> UTC datetime text, for every candle of the month on the grid."""
     return {b"%d" % ms: format_utc(ms).encode() for ms in candle_open_times(interval, month.start_ms, month.end_ms)}
