@@ -198,3 +198,17 @@ def test_open_time_outside_the_folder_month_is_rejected(standin, tmp_path, spark
     assert not result.success
     message = result.failure_data_for_node("parquet_candles").error.to_string()
     assert "BTCUSDT" in message and "not in the folder's month 2025-02" in message
+
+
+def test_distinct_count_from_sorted_neighbours_equals_count_distinct(spark):
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from crypto_assets.lake.parquet import distinct_count_sorted
+
+    values = [("a", t) for t in (5, 1, 1, 1, 2, 3, 3)] + [("b", 7)] + [("c", t) for t in (4, 4)]
+    frame = spark.createDataFrame(values, "g string, t long")
+    frame = frame.withColumn("prev", F.lag("t").over(Window.partitionBy("g").orderBy("t")))
+    got = frame.groupBy("g").agg(distinct_count_sorted("t", "prev").alias("ours"), F.countDistinct("t").alias("spark"))
+    rows = {r["g"]: (r["ours"], r["spark"]) for r in got.collect()}
+    assert rows == {"a": (4, 4), "b": (1, 1), "c": (1, 1)}

@@ -235,10 +235,11 @@ def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Mon
         frame.select("year", "month", "symbol", t.alias("t"), ohlc_bad.alias("ohlc_bad"), negative.alias("negative"))
         .withColumn("slot", slot(F.col("t")))
         .withColumn("previous_slot", F.lag("slot").over(by_symbol))
+        .withColumn("previous_t", F.lag("t").over(by_symbol))
         .groupBy("year", "month", "symbol")
         .agg(
             F.count(F.lit(1)).alias("rows"),
-            F.countDistinct("t").alias("distinct_times"),
+            distinct_count_sorted("t", "previous_t").alias("distinct_times"),
             F.min("t").alias("first_open_time"),
             F.max("t").alias("last_open_time"),
             F.sum(F.col("ohlc_bad").cast("long")).alias("ohlc_violations"),
@@ -256,6 +257,15 @@ def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Mon
             gaps=[tuple(g) for g in r["gaps"]],
         )  # fmt: skip
     return summaries
+
+
+def distinct_count_sorted(column: str, previous: str) -> Column:
+    """Distinct values of ``column`` in a group, given ``previous`` = its value in the row before in the group's
+    order by ``column``: equal values are neighbours there, so each repeat is a row equal to the one before. The same
+    figure as ``countDistinct``, without the second aggregation (and shuffle) that one costs."""
+    from pyspark.sql import functions as F
+
+    return F.count(F.lit(1)) - F.count(F.when(F.col(column) == F.col(previous), 1))
 
 
 def read_marker(layout: Layout, month: Month) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from crypto_assets.lake.chart import coverage_png
 from crypto_assets.lake.manifest import read_json, write_json
-from crypto_assets.lake.parquet import read_marker
+from crypto_assets.lake.parquet import distinct_count_sorted, read_marker
 from crypto_assets.lake.raw import OK, read_manifest
 from crypto_assets.layout import Layout
 from crypto_assets.months import INTERVAL_MS, Month, candle_open_times, month_range
@@ -128,16 +128,16 @@ def month_partials(session: SparkSession, layout: Layout, months: list[Month]) -
     folders = [str(layout.parquet_dir(m)) for m in months]
     frame = session.read.option("basePath", str(layout.parquet_root)).parquet(*folders)
     frame = frame.select("year", "month", "symbol", F.unix_millis("timestamp").alias("t"))
+    frame = frame.withColumn("prev", F.lag("t").over(Window.partitionBy("year", "month", "symbol").orderBy("t")))
     figures = [
         F.count(F.lit(1)).alias("rows"),
-        F.countDistinct("t").alias("distinct_times"),
+        distinct_count_sorted("t", "prev").alias("distinct_times"),
         F.min("t").alias("first"),
         F.max("t").alias("last"),
     ]
     with_gaps = layout.interval != "1mo"
     if with_gaps:  # calendar months: a gap is a missing month, visible in per-symbol coverage
         step = INTERVAL_MS[layout.interval]
-        frame = frame.withColumn("prev", F.lag("t").over(Window.partitionBy("year", "month", "symbol").orderBy("t")))
         delta = F.col("t") - F.col("prev")
         missing = (delta / step - 1).cast("long")
         # Sorted ascending: most missing candles first, then earliest; the symbol is the group's.
