@@ -212,3 +212,28 @@ def test_distinct_count_from_sorted_neighbours_equals_count_distinct(spark):
     got = frame.groupBy("g").agg(distinct_count_sorted("t", "prev").alias("ours"), F.countDistinct("t").alias("spark"))
     rows = {r["g"]: (r["ours"], r["spark"]) for r in got.collect()}
     assert rows == {"a": (4, 4), "b": (1, 1), "c": (1, 1)}
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        "symbol,open_time,datetime,open,high,low,close,volume,quote_volume,trades,taker_buy_base",  # foreign header
+        "BTCUSDT,1738368000000,2025-02-01 00:00:00,1,2,0.5,1.5,10,15,3,4",  # 11 fields
+        "BTCUSDT,1738368000000,2025-02-01 00:00:00,1,2,0.5,1.5,10,15,3,4,5,6",  # 13 fields
+        "BTCUSDT,1738368000000,2025-02-01 00:00:00,1,2,,1.5,10,15,3,4,5",  # an empty value
+        ",1738368000000,2025-02-01 00:00:00,1,2,0.5,1.5,10,15,3,4,5",  # no symbol
+    ],
+)
+def test_a_row_that_does_not_fit_fails_the_write_quoting_it(spark, tmp_path, bad_line):
+    from crypto_assets.lake.manifest import write_json
+    from crypto_assets.lake.parquet import CSV_HEADER, MalformedCsvError, write_months
+
+    layout, month = Layout.at(tmp_path, "4h"), Month(2025, 2)
+    good = "BTCUSDT,1738382400000,2025-02-01 04:00:00,1,2,0.5,1.5,10,15,3,4,5"
+    layout.csv_dir(month).mkdir(parents=True)
+    layout.csv_file(month, "BTCUSDT").write_text(f"{CSV_HEADER}\n{good}\n{bad_line}\n")
+    write_json(layout.csv_manifest(month), {"pairs": {"BTCUSDT": {"rows": 2, "source_sha256": "x"}}})
+    with pytest.raises(MalformedCsvError) as error:
+        write_months(lambda: spark, layout, [month])
+    assert "BTCUSDT.csv" in str(error.value) and repr(bad_line)[1:-1] in str(error.value)
+    assert not layout.parquet_dir(month).exists()
