@@ -63,18 +63,23 @@ import os
 import platform
 import resource
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
+import zipfile
+import zlib
+from multiprocessing.pool import ThreadPool
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
-ALL_SCENARIOS = ("A", "B", "C", "D")
+ALL_SCENARIOS = ("S", "A", "B", "C", "D")
+STUDY_INTERVAL = "4h"  # the study's job
 MONTHLY_ASSETS = ["raw_monthly_klines", "normalized_csv", "parquet_candles"]
 ASSET_ORDER = ["pair_universe", *MONTHLY_ASSETS, "dataset_report"]
 TAG_PREFIX = "crypto_bench"
@@ -613,7 +618,160 @@ class Bench:
         emit(_rounded(line))
         return line
 
+    def run_notebook(self, scenario: str, standin, interval: str, months: list[str]) -> dict:
+        """The notebook's method (``notebook_baseline``) in its own process against ``standin``, into a fresh folder;
+        its JSON line plus the process's wall time (spawn to exit, like a run process's) and sampled memory."""
+        out = self.args.workdir / f"notebook-{scenario}"
+        shutil.rmtree(out, ignore_errors=True)
+        # Its own local-mode JVM, as the notebook had: never a Spark Connect server the project's runs may share.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("CRYPTO_", "BINANCE_", "SPARK_REMOTE", "SPARK_CONNECT"))}  # fmt: skip
+        env.update({"SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"), "PYTHONUNBUFFERED": "1"})
+        cmd = [sys.executable, "-m", "crypto_assets_tests.notebook_baseline", "--data-url", standin.data_url,
+               "--listing-url", standin.listing_url, "--interval", interval, "--months", f"{months[0]}..{months[-1]}",
+               "--out", str(out)]  # fmt: skip
+        self._serial += 1
+        stdout_path = self.logs / f"{self._serial:02d}-{scenario}-notebook.json"
+        log_path = stdout_path.with_suffix(".log")
+        log(f"{scenario}: notebook method (log {log_path})")
+        standin.reset_stats()
+        started = time.perf_counter()
+        with open(stdout_path, "wb") as stdout, open(log_path, "wb") as stderr:
+            proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=stdout, stderr=stderr)
+            sampler = TreeSampler(proc.pid)
+            sampler.start()
+            try:
+                code = proc.wait(timeout=self.args.timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                code = -9
+            finally:
+                sampler.stop()
+        wall = time.perf_counter() - started
+        lines = [json.loads(x) for x in stdout_path.read_text().splitlines() if x.startswith("{")]
+        if code != 0 or not lines:
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"the notebook method exited with {code}; last lines of {log_path}:\n{tail}")
+        if not self.args.keep:
+            shutil.rmtree(out, ignore_errors=True)
+        stats = standin.stats()
+        python_mb = sampler.peaks.get(proc.pid, ("", 0))[1] / 1024
+        jvm_mb = sampler.peak_kb("java") / 1024
+        return {**lines[-1], "wall_seconds": wall, "requests": stats["requests"], "zip_bytes": stats["zip_bytes"],
+                "python_peak_mb": python_mb, "jvm_peak_mb": jvm_mb, "peak_mb": python_mb + jvm_mb}  # fmt: skip
+
+    def machine_limit(self, scenario: str, data_dir: Path) -> dict:
+        """What the machine needs, measured alone, just to inflate the scenario's zips (zlib, this process, 1 and 2
+        threads) and to write its Parquet bytes (a copy of its Parquet files, fsynced)."""
+        # Where each member's deflate stream lies, found beforehand (this pass also puts the zips in the page cache).
+        zips: list[tuple[Path, list[tuple[int, int, int]]]] = []
+        for path in sorted((data_dir / "raw").rglob("*.zip")):
+            data = path.read_bytes()
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                members = []
+                for info in archive.infolist():
+                    names = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+                    begin = info.header_offset + 30 + sum(names)
+                    members.append((begin, info.compress_size, info.file_size))
+            zips.append((path, members))
+
+        def inflate(entry: tuple[Path, list[tuple[int, int, int]]]) -> int:
+            path, members = entry
+            data = memoryview(path.read_bytes())
+            return sum(len(zlib.decompress(data[begin : begin + size], -15, out)) for begin, size, out in members)
+
+        timings, inflated = {}, 0
+        for threads in (1, 2):
+            started = time.perf_counter()
+            if threads == 1:
+                inflated = sum(map(inflate, zips))
+            else:
+                # zlib releases the GIL while it inflates: two threads can use both cores.
+                with ThreadPool(threads) as pool:
+                    inflated = sum(pool.map(inflate, zips, chunksize=8))
+            timings[threads] = time.perf_counter() - started
+        parquet = sorted((data_dir / "parquet").rglob("*.parquet"))
+        target = self.args.workdir / f"limit-{scenario}"
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        started = time.perf_counter()
+        for i, path in enumerate(parquet):
+            copy = target / f"{i:06d}.parquet"
+            shutil.copyfile(path, copy)
+            with open(copy, "rb+") as f:
+                os.fsync(f.fileno())
+        folder = os.open(target, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+        write_s = time.perf_counter() - started
+        shutil.rmtree(target, ignore_errors=True)
+        line = {"kind": "phase", "scenario": scenario, "phase": "limit", "zips": len(zips),
+                "zip_bytes": sum(p.stat().st_size for p, _ in zips), "inflated_bytes": inflated,
+                "inflate_seconds_1_thread": timings[1], "inflate_seconds_2_threads": timings[2],
+                "parquet_files": len(parquet), "parquet_bytes": sum(p.stat().st_size for p in parquet),
+                "parquet_write_seconds": write_s,
+                "limit_seconds": min(timings.values()) + write_s}  # fmt: skip
+        emit(_rounded(line))
+        return line
+
+    def against_notebook(self, scenario: str, raw: dict, summary: dict, notebook: dict, csv_target: bool) -> list[dict]:
+        """The notebook line, the machine's limit and the disk of the scenario's lake; their targets."""
+        project_s, report_s = _project_seconds(raw)
+        ratio = _ratio(notebook["wall_seconds"], project_s)
+        stretch = ratio is not None and ratio >= 5
+        figures = {k: v for k, v in notebook.items() if k != "kind"}
+        emit(_rounded({"kind": "phase", "scenario": scenario, "phase": "notebook", **figures,
+                       "project_seconds": project_s, "project_report_seconds": report_s,
+                       "project_rows": summary["rows"], "ratio_notebook_to_project": ratio,
+                       "stretch_5x_met": stretch}))  # fmt: skip
+        log(
+            f"{scenario}: notebook {notebook['wall_seconds']:.1f} s, project {project_s:.1f} s: {ratio or 0:.2f}x "
+            f"(3x {'met' if ratio and ratio >= 3 else 'missed'}, 5x {'met' if stretch else 'missed'})"
+        )
+        data_dir = raw["data_dir"]
+        limit = self.machine_limit(scenario, data_dir)
+        disk = {"zips": sum(p.stat().st_size for p in (data_dir / "raw").rglob("*.zip")),
+                "csv": sum(p.stat().st_size for p in (data_dir / "csv").rglob("*") if p.is_file()),
+                "parquet": limit["parquet_bytes"]}  # fmt: skip
+        summary.update({"project_seconds": project_s, "notebook_seconds": notebook["wall_seconds"],
+                        "notebook_phase_seconds": notebook["seconds"], "ratio_notebook_to_project": ratio,
+                        "disk_bytes": disk, "csv_to_zip_bytes": _ratio(disk["csv"], disk["zips"]),
+                        "limit": {k: v for k, v in limit.items()
+                                  if k not in ("kind", "scenario", "phase")}})  # fmt: skip
+        targets = [_target(f"{scenario}.project_3x_faster_than_notebook", ratio, 3, ">=",
+                           f"notebook {notebook['wall_seconds']:.1f} s / project {project_s:.1f} s (the pair_universe "
+                           f"and monthly backfill run processes; the dataset_report run, {report_s:.1f} s, not "
+                           f"counted); 5x stretch {'met' if stretch else 'not met'}; machine limit "
+                           f"{limit['limit_seconds']:.2f} s")]  # fmt: skip
+        if csv_target:
+            targets.append(_target(f"{scenario}.csv_on_disk_within_1_5x_zips", summary["csv_to_zip_bytes"], 1.5,
+                                   "<=", f"csv/ {disk['csv'] / MB:.1f} MB vs raw/ zips {disk['zips'] / MB:.1f} MB "
+                                   "(every file under csv/, the .zip files under raw/)"))  # fmt: skip
+        return targets
+
     # --- scenarios ---------------------------------------------------------------------------------------------------
+    def study_dataset(self) -> None:
+        from crypto_assets_tests.binance_standin import Market, StandIn
+
+        a = self.args
+        months = _month_span(a.end_month, a.s_months)
+        config = {"pairs": a.s_pairs, "interval": STUDY_INTERVAL, "latency_ms": a.latency_ms, "workers": a.workers}
+        market = Market.synthetic(a.s_pairs, months[0], months[-1])
+        started = time.perf_counter()
+        built = market.warm(STUDY_INTERVAL, months)
+        emit(_rounded({"kind": "phase", "scenario": "S", "phase": "standin_warm", "pairs": a.s_pairs,
+                       "months": len(months), "interval": STUDY_INTERVAL, "archives": built,
+                       "seconds": time.perf_counter() - started}))  # fmt: skip
+        with StandIn(market, latency=a.latency_ms / 1000, page_size=1000) as standin:
+            log(f"S: the study, {a.s_pairs} pairs x {len(months)} months x {STUDY_INTERVAL}, {a.latency_ms} ms")
+            raw_s = self.run_scenario("S", standin, a.workdir / "lake-s", STUDY_INTERVAL, months)
+            notebook = self.run_notebook("S", standin, STUDY_INTERVAL, months)
+        summary = self.report_scenario("S", raw_s, config)
+        self.finish_scenario("S", summary, self.against_notebook("S", raw_s, summary, notebook, csv_target=False))
+
     def main_dataset(self, selected: set[str]) -> None:
         from crypto_assets_tests.binance_standin import Market, StandIn
 
@@ -630,8 +788,9 @@ class Bench:
         with StandIn(market, latency=a.latency_ms / 1000, page_size=1000) as standin:
             log(f"A: cold, {a.pairs} pairs x {len(months)} months x {a.interval}, {a.latency_ms} ms per request")
             raw_a = self.run_scenario("A", standin, data_dir, a.interval, months)
+            notebook = self.run_notebook("A", standin, a.interval, months)
             summary_a = self.report_scenario("A", raw_a, config)
-            targets = []
+            targets = self.against_notebook("A", raw_a, summary_a, notebook, csv_target=True)
             bound = summary_a["download_latency_bound_seconds"]
             targets.append(_target("A.download_within_2x_latency_bound", summary_a["download_ratio_to_latency_bound"],
                                    2, "<=", f"raw_monthly_klines {summary_a['seconds_per_asset']['raw_monthly_klines']}"
@@ -729,8 +888,9 @@ class Bench:
         with StandIn(market, latency=latency / 1000, page_size=1000) as standin:
             log(f"C: {a.c_pairs} pairs x {len(months)} months x {a.c_interval}")
             raw_c = self.run_scenario("C", standin, data_dir, a.c_interval, months)
+            notebook = self.run_notebook("C", standin, a.c_interval, months)
         summary_c = self.report_scenario("C", raw_c, config)
-        targets = []
+        targets = self.against_notebook("C", raw_c, summary_c, notebook, csv_target=True)
         if "A" in self.summaries:
             targets.append(_target("C.rows_per_s_within_2x_of_A",
                                    _ratio(summary_c["rows_per_s"], self.summaries["A"]["rows_per_s"]), 0.5, ">=",
@@ -741,6 +901,21 @@ class Bench:
             targets.append(_target("C.normalize_at_least_10x_naive", normalize["speedup"], 10, ">=",
                                    f"{normalize['files']} archives, {normalize['rows']} rows"))  # fmt: skip
         self.finish_scenario("C", summary_c, targets)
+
+
+def _project_seconds(raw: dict) -> tuple[float, float]:
+    """(wall of the pair_universe and monthly backfill runs' processes, that of the dataset_report run): what a user
+    waits for the lake, and the report after it. With one process per scenario the report run's own wall time is
+    taken out of its process's."""
+    project = report = 0.0
+    for process in raw["processes"]:
+        in_report = sum(r["wall_seconds"] for r in process["runs"] if r["label"] == "report")
+        if all(r["label"] == "report" for r in process["runs"]):
+            report += process["wall_seconds"]
+        else:
+            project += process["wall_seconds"] - in_report
+            report += in_report
+    return project, report
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -791,12 +966,14 @@ def machine_info() -> dict:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scenario", default="all", help="comma list of A,B,C,D or 'all' (B and D imply A)")
+    p.add_argument("--scenario", default="all", help="comma list of S,A,B,C,D or 'all' (B and D imply A)")
+    p.add_argument("--s-pairs", type=int, default=100, help="pairs of the study S (default 100)")
+    p.add_argument("--s-months", type=int, default=15, help="months of S (default 15: 2024-10..2025-12)")
     p.add_argument("--pairs", type=int, default=600, help="pairs of the A/B/D market (default 600)")
     p.add_argument("--months", type=int, default=15, help="months of A/B (default 15: 2024-10..2025-12)")
-    p.add_argument("--end-month", default="2025-12", help="last month of A/B/C (D adds the month after it)")
+    p.add_argument("--end-month", default="2025-12", help="last month of S/A/B/C (D adds the month after it)")
     p.add_argument("--interval", default="4h", help="kline interval of A/B/D (default 4h)")
-    p.add_argument("--latency-ms", type=float, default=50.0, help="stand-in latency per request (default 50)")
+    p.add_argument("--latency-ms", type=float, default=50.0, help="stand-in latency per request, S/A/B/D (default 50)")
     p.add_argument("--workers", type=int, default=32, help="CRYPTO_DOWNLOAD_WORKERS (default 32)")
     p.add_argument("--c-pairs", type=int, default=50, help="pairs of C (default 50)")
     p.add_argument("--c-months", type=int, default=3, help="months of C (default 3)")
@@ -830,10 +1007,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         s.strip().upper() for s in args.scenario.split(",") if s.strip())  # fmt: skip
     unknown = set(chosen) - set(ALL_SCENARIOS)
     if unknown or not chosen:
-        p.error(f"--scenario {args.scenario!r}: expected a comma list of A, B, C, D or 'all'")
+        p.error(f"--scenario {args.scenario!r}: expected a comma list of S, A, B, C, D or 'all'")
     args.selected = set(chosen) | ({"A"} if {"B", "D"} & set(chosen) else set())
-    if min(args.pairs, args.months, args.c_pairs, args.c_months, args.workers) < 1:
-        p.error("--pairs, --months, --c-pairs, --c-months and --workers must be at least 1")
+    if min(args.pairs, args.months, args.c_pairs, args.c_months, args.s_pairs, args.s_months, args.workers) < 1:
+        p.error("--pairs, --months, --c-pairs, --c-months, --s-pairs, --s-months and --workers must be at least 1")
     return args
 
 
@@ -853,6 +1030,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args)
     started = time.perf_counter()
     try:
+        if "S" in args.selected:
+            bench.study_dataset()
         if "A" in args.selected:
             bench.main_dataset(args.selected)
         if "C" in args.selected:
