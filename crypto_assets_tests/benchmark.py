@@ -684,8 +684,9 @@ class Bench:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 members = []
                 for info in archive.infolist():
-                    names = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
-                    begin = info.header_offset + 30 + sum(names)
+                    # The local header's file name and extra field lengths, which may differ from the central's.
+                    lengths = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+                    begin = info.header_offset + 30 + sum(lengths)
                     members.append((begin, info.compress_size, info.file_size))
             zips.append((path, members))
 
@@ -694,7 +695,7 @@ class Bench:
             data = memoryview(path.read_bytes())
             return sum(len(zlib.decompress(data[begin : begin + size], -15, out)) for begin, size, out in members)
 
-        timings, inflated = {}, 0
+        timings = {}
         started = time.perf_counter()
         inflated = sum(map(inflate, zips))
         timings[1] = time.perf_counter() - started
