@@ -2,7 +2,7 @@
 
 {root}/universe/pair_universe.json            the materialized pair universe
 {root}/raw/spot/{interval}/{YYYY-MM}/         verified Binance archives (+ _manifest.json)
-{root}/csv/{interval}/{YYYY-MM}/{SYM}.csv     normalized, headed, UTC CSVs (+ _manifest.json)
+{root}/csv/{interval}/{YYYY-MM}/{SYM}.csv.gz  headed gzip CSVs, the archives re-wrapped (+ _manifest.json)
 {root}/parquet/{interval}/year=Y/month=M/     Snappy Parquet, one folder per month
 {root}/reports/{interval}/                    dataset_report as JSON, Markdown and PNG
 {root}/reports/{interval}/months/YYYY-MM.json dataset_report's cached per-month figures
@@ -17,6 +17,7 @@ from pathlib import Path
 from crypto_assets.months import Month
 
 MANIFEST = "_manifest.json"
+CSV_SUFFIX = ".csv.gz"
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Layout:
         return self.csv_dir(month) / MANIFEST
 
     def csv_file(self, month: Month, symbol: str) -> Path:
-        return self.contained(self.csv_dir(month), f"{symbol}.csv")
+        return self.contained(self.csv_dir(month), f"{symbol}{CSV_SUFFIX}")
 
     @property
     def parquet_root(self) -> Path:

@@ -3,6 +3,7 @@ dataset_report's figures equal the stand-in's ground truth."""
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import dagster as dg
@@ -59,16 +60,18 @@ def test_anomalies_are_caught_with_the_right_severity_and_figures(standin, tmp_p
     found = checks(result)
     # Every declared check has one result per month.
     for asset, names in {"raw_monthly_klines": ["archives_verified"],
-                         "normalized_csv": ["rows_match_archives", "open_times_on_grid"],
-                         "parquet_candles": ["counts_match_csv", "no_duplicate_candles", "ohlc_sane",
-                                             "complete_between_first_and_last"]}.items():  # fmt: skip
+                         "normalized_csv": ["csv_matches_archives"],
+                         "parquet_candles": ["counts_match_csv", "open_times_on_grid", "no_duplicate_candles",
+                                             "ohlc_sane", "complete_between_first_and_last"]}.items():  # fmt: skip
         for name in names:
             assert {(asset, name, m) for m in ("2025-02", "2025-03")} <= set(found), (asset, name)
     # The duplicated BTCUSDT line is dropped and counted; rows still add up.
-    dup = found[("normalized_csv", "rows_match_archives", "2025-03")]
-    assert dup.passed and figures(dup)["duplicates_dropped"] == 1
-    assert figures(dup)["archive_rows"] - 1 == figures(dup)["rows"]
-    assert found[("parquet_candles", "no_duplicate_candles", "2025-03")].passed
+    counts = found[("parquet_candles", "counts_match_csv", "2025-03")]
+    assert counts.passed and figures(counts)["duplicates_dropped"] == 1
+    assert figures(counts)["parquet_rows"] + 1 == figures(counts)["csv_rows"] > 1
+    no_dup = found[("parquet_candles", "no_duplicate_candles", "2025-03")]
+    assert no_dup.passed and figures(no_dup)["exact_duplicates_dropped"] == 1
+    assert found[("normalized_csv", "csv_matches_archives", "2025-03")].passed
     # The OHLC violation: ERROR, not blocking (it is Binance's data; people must see it, the lake keeps it).
     ohlc = found[("parquet_candles", "ohlc_sane", "2025-03")]
     assert not ohlc.passed and ohlc.severity == dg.AssetCheckSeverity.ERROR and figures(ohlc)["ohlc_violations"] == 1
@@ -80,29 +83,37 @@ def test_anomalies_are_caught_with_the_right_severity_and_figures(standin, tmp_p
     assert figures(gap)["missing_candles"] == 2 and figures(gap)["pairs_with_gaps"] == 1
     assert "ETHUSDT: 2 missing (2025-02-12 04:00:00..2025-02-12 08:00:00)" in gap.description
     assert found[("parquet_candles", "complete_between_first_and_last", "2025-03")].passed
-    counts = found[("parquet_candles", "counts_match_csv", "2025-03")]
-    assert counts.passed and figures(counts)["parquet_rows"] == figures(counts)["csv_rows"] > 0
     assert figures(counts)["parquet_symbols"] == figures(counts)["ok_archives"] == 4  # KMDUSDT: until 03-10
     assert found[("dataset_report", "totals_match_months", None)].passed
 
 
-def _drop_line(path, index):
-    lines = path.read_text().splitlines(keepends=True)
-    path.write_text("".join(lines[:index] + lines[index + 1 :]))
+def _edit_csv(path, edit):
+    """Rewrite a normalized gzip CSV's lines with ``edit(lines) -> lines``: damage done after it was checked."""
+    with gzip.open(path, "rt", newline="") as f:
+        lines = f.read().splitlines(keepends=True)
+    with gzip.open(path, "wt", newline="") as f:
+        f.write("".join(edit(lines)))
+
+
+def _conflicting_copy(line: str) -> str:
+    """The line with the same open time and another volume: a candle that appears twice, differently."""
+    fields = line.split(",")
+    fields[5] = str(float(fields[5]) + 1)
+    return ",".join(fields)
 
 
 def test_blocking_failures_per_month_stop_dataset_report(standin, tmp_path, spark_resource):
-    """Damage done to normalized CSVs after they were checked (a lost row, a lost file, a doubled row) is caught by
-    parquet_candles' own counts, month by month, and dataset_report does not run."""
+    """Damage done to normalized CSVs after they were checked (a lost row, a lost file, a candle twice with different
+    values) is caught by parquet_candles' own counts, month by month, and dataset_report does not run."""
     symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
     lake = lake_for(standin, tmp_path, spark_resource, pair_mode="symbols", symbols=symbols)
     months = ["2025-04", "2025-05", "2025-06"]
     assert run_assets([raw_monthly_klines, normalized_csv], lake, months).success
     layout = Layout.at(tmp_path, "4h")
-    _drop_line(layout.csv_file(Month.parse("2025-04"), "BTCUSDT"), 10)  # a row lost
+    _edit_csv(layout.csv_file(Month.parse("2025-04"), "BTCUSDT"), lambda lines: lines[:10] + lines[11:])  # a row lost
     layout.csv_file(Month.parse("2025-05"), "ETHUSDT").unlink()  # a symbol lost
     sol = layout.csv_file(Month.parse("2025-06"), "SOLUSDT")
-    sol.write_text(sol.read_text() + sol.read_text().splitlines(keepends=True)[7])  # a row doubled
+    _edit_csv(sol, lambda lines: [*lines, _conflicting_copy(lines[7])])  # a candle twice, with different values
     result = run_assets([parquet_candles, dataset_report], lake, months, raise_on_error=False)
     assert not result.success
     found = checks(result)
@@ -133,11 +144,11 @@ def test_off_grid_open_time_blocks_parquet(standin, market, tmp_path, spark_reso
     lake = lake_for(standin, tmp_path, spark_resource, pair_mode="symbols", symbols=["BTCUSDT", "BNBUSDT"])
     result = run_assets([*MONTHLY, dataset_report], lake, ["2025-04"], raise_on_error=False)
     assert not result.success
-    grid = checks(result)[("normalized_csv", "open_times_on_grid", "2025-04")]
+    grid = checks(result)[("parquet_candles", "open_times_on_grid", "2025-04")]
     assert not grid.passed and grid.severity == dg.AssetCheckSeverity.ERROR and figures(grid)["off_grid_rows"] == 1
-    assert "BNBUSDT" in grid.description
-    assert not result.asset_materializations_for_node("parquet_candles")
-    assert not Layout.at(tmp_path, "4h").parquet_root.exists()
+    assert "BNBUSDT" in grid.description and "parquet_candles: blocking checks failed" in str(
+        result.failure_data_for_node("parquet_candles").error.message)
+    assert not result.asset_materializations_for_node("dataset_report")
 
 
 def test_report_equals_ground_truth_over_three_months(standin, market, tmp_path, spark_resource):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ import pytest
 from crypto_assets.assets.klines import normalized_csv, raw_monthly_klines
 from crypto_assets.assets.universe import pair_universe
 from crypto_assets.binance.client import BinanceClient
+from crypto_assets.binance.klines import format_utc
 from crypto_assets.lake.raw import fetch_months
 from crypto_assets.layout import Layout
 from crypto_assets.months import Month
@@ -37,8 +39,14 @@ def manifest(tmp_path, month: str) -> dict:
 
 
 def csv_rows(tmp_path, month: str, symbol: str) -> list[dict]:
-    with open(Layout.at(tmp_path, "4h").csv_file(Month.parse(month), symbol)) as f:
+    """The rows of a pair's normalized gzip CSV, as a gzip reader sees them (its members read as one CSV)."""
+    with gzip.open(Layout.at(tmp_path, "4h").csv_file(Month.parse(month), symbol), "rt", newline="") as f:
         return list(csv.DictReader(f))
+
+
+def ms(open_time: str) -> int:
+    """An archive's open time in milliseconds: Binance writes microseconds (16 digits) from 2025 on."""
+    return int(open_time) // 1000 if len(open_time) == 16 else int(open_time)
 
 
 def assert_matches_ground_truth(market, tmp_path, months, universe_symbols):
@@ -52,10 +60,11 @@ def assert_matches_ground_truth(market, tmp_path, months, universe_symbols):
                 continue
             assert pairs[symbol]["status"] == "ok", (month, symbol, pairs[symbol])
             rows = csv_rows(tmp_path, month, symbol)
-            times = [int(r["open_time"]) for r in rows]
-            assert len(rows) == truth["rows"], (month, symbol)
+            times = [ms(r["open_time"]) for r in rows]
+            assert len(rows) == truth["rows"] + truth["duplicates"] + truth["malformed"], (month, symbol)
+            assert set(times) >= set(truth["open_times"]), (month, symbol)
             assert (times[0], times[-1]) == (truth["first_open_time"], truth["last_open_time"]), (month, symbol)
-            assert times == sorted(set(times))
+            assert times == sorted(times)
 
 
 def universe_symbols(tmp_path) -> list[str]:
@@ -68,8 +77,9 @@ def test_months_with_listings_delistings_gaps_and_both_units(standin, market, la
     assert result.success
     symbols = universe_symbols(tmp_path)
     assert_matches_ground_truth(market, tmp_path, months, symbols)
-    jan = csv_rows(tmp_path, "2025-01", "BTCUSDT")
-    assert (jan[0]["open_time"], jan[0]["datetime"]) == ("1735689600000", "2025-01-01 00:00:00")
+    # Binance's rows as published: microseconds from 2025 on, milliseconds before (parquet_candles unifies them).
+    assert csv_rows(tmp_path, "2025-01", "BTCUSDT")[0]["open_time"] == "1735689600000000"
+    assert csv_rows(tmp_path, "2024-12", "BTCUSDT")[0]["open_time"] == "1733011200000"
     statuses = {p["status"] for p in manifest(tmp_path, "2025-03").values()}
     assert statuses == {"ok", "absent"}
     # per-month metadata, as ints the UI can plot
@@ -82,7 +92,9 @@ def test_months_with_listings_delistings_gaps_and_both_units(standin, market, la
 def test_listed_mid_month_pair_starts_at_its_first_candle(standin, market, lake, tmp_path):
     run_assets(INGEST, lake, ["2025-04", "2025-05"])
     rows = csv_rows(tmp_path, "2025-05", "SYRUPUSDT")
-    assert rows[0]["datetime"] == market.pair("SYRUPUSDT").listed + " 00:00:00"
+    listed = market.expected("SYRUPUSDT", "4h", "2025-05")["first_open_time"]
+    assert ms(rows[0]["open_time"]) == listed
+    assert format_utc(listed) == market.pair("SYRUPUSDT").listed + " 00:00:00"
     assert manifest(tmp_path, "2025-04")["SYRUPUSDT"]["status"] == "absent"
 
 
@@ -117,13 +129,13 @@ def test_faults_lose_nothing_and_bad_archives_fail_by_name(standin, market, lake
 
 def test_second_run_downloads_zero_archive_bytes(standin, lake, tmp_path):
     run_assets(INGEST, lake, ["2025-01", "2025-02"])
-    csv_before = {p: p.stat().st_mtime_ns for p in (tmp_path / "csv").rglob("*.csv")}
+    csv_before = {p: p.stat().st_mtime_ns for p in (tmp_path / "csv").rglob("*.csv.gz")}
     standin.reset_stats()
     result = run_assets(INGEST, lake, ["2025-01", "2025-02"])
     assert standin.stats()["zip_bytes"] == 0 and standin.stats()["by_kind"]["zip"] == 0
     meta = {m.partition: m.metadata for m in result.asset_materializations_for_node("raw_monthly_klines")}
     assert meta["2025-01"]["bytes_downloaded"].value == 0 and meta["2025-01"]["files_skipped_cached"].value > 0
-    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "csv").rglob("*.csv")} == csv_before  # nothing rebuilt
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "csv").rglob("*.csv.gz")} == csv_before  # nothing rebuilt
 
 
 def test_a_republished_archive_is_downloaded_again(standin, market, lake, tmp_path):
@@ -145,7 +157,7 @@ def test_current_month_from_daily_archives_then_replaced_by_the_monthly(standin,
     btc = pairs["BTCUSDT"]
     assert btc["status"] == "ok" and btc["source"] == "daily" and len(btc["files"]) == 19
     rows = csv_rows(tmp_path, "2025-12", "BTCUSDT")
-    assert len(rows) == 19 * 6 and rows[-1]["datetime"] == "2025-12-19 20:00:00"
+    assert len(rows) == 19 * 6 and format_utc(ms(rows[-1]["open_time"])) == "2025-12-19 20:00:00"
     standin.publish_monthly("2025-12")
     standin.set_today("2026-01-10")
     run_assets(INGEST, lake, ["2025-12"])
@@ -177,8 +189,8 @@ def test_output_is_identical_under_another_time_zone(standin, lake, tmp_path):
     subprocess.run([*cli, "--select", "pair_universe"], env=env, cwd=ROOT, check=True, capture_output=True)
     subprocess.run([*cli, "--select", "raw_monthly_klines,normalized_csv", "--partition", "2025-01"], env=env,
                    cwd=ROOT, check=True, capture_output=True)  # fmt: skip
-    ours = sorted((tmp_path / "csv/4h/2025-01").glob("*.csv"))
-    theirs = sorted((other / "csv/4h/2025-01").glob("*.csv"))
+    ours = sorted((tmp_path / "csv/4h/2025-01").glob("*.csv.gz"))
+    theirs = sorted((other / "csv/4h/2025-01").glob("*.csv.gz"))
     assert [p.name for p in ours] == [p.name for p in theirs] and ours
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(ours, theirs))
 

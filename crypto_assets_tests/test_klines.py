@@ -1,16 +1,21 @@
-"""Kline CSV normalization on real Binance archives (ms in 2024-12, µs in 2025-01) and on what real files contain."""
+"""The normalized CSV layer on real Binance archives (ms in 2024-12, µs in 2025-01): a gzip reader sees the header
+and Binance's rows byte for byte, the rows are counted, and Spark turns both units into the same UTC candles."""
 
-import io
-import os
-import subprocess
-import sys
+import gzip
+import hashlib
+import shutil
 import zipfile
-from datetime import UTC
+import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from crypto_assets.binance.klines import NORMALIZED_HEADER, MalformedKlineError, format_utc, normalize_pair_month
+from crypto_assets.binance.archives import read_deflated_member
+from crypto_assets.binance.klines import KLINE_HEADER, count_data_lines, format_utc
+from crypto_assets.lake.csv import normalize_month, read_csv_manifest
+from crypto_assets.lake.raw import ArchiveFile, PairMonth, write_manifest
+from crypto_assets.layout import Layout
 from crypto_assets.months import Month
 
 REAL = Path(__file__).parent / "fixtures" / "real"
@@ -21,100 +26,106 @@ def real_csv(month: str) -> bytes:
         return z.read(f"BTCUSDT-5m-{month}.csv")
 
 
-def normalize(tmp_path, data: bytes | list[bytes], month="2024-12", interval="5m"):
-    out = tmp_path / "out.csv"
-    parts = data if isinstance(data, list) else [data]
-    sources = [(f"part{i}.csv", io.BytesIO(p)) for i, p in enumerate(parts)]
-    stats = normalize_pair_month("BTCUSDT", interval, Month.parse(month), sources, out)
-    return stats, out.read_text().splitlines()
+def deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+def lake_with_archives(root: Path, month: str, archives: dict[str, list[Path]]) -> Layout:
+    """A lake whose raw layer holds ``archives`` (symbol -> zips, in order) as verified for ``month``."""
+    layout, m = Layout.at(root, "5m"), Month.parse(month)
+    layout.raw_dir(m).mkdir(parents=True)
+    entries = {}
+    for symbol, zips in archives.items():
+        files = []
+        for path in zips:
+            shutil.copy(path, layout.raw_file(m, path.name))
+            files.append(ArchiveFile(path.name, hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_size))
+        entries[symbol] = PairMonth(symbol, "ok", "monthly" if len(zips) == 1 else "daily", files)
+    write_manifest(layout, m, entries)
+    return layout
 
 
 @pytest.mark.parametrize(
-    "month, first, last, first_text",
+    "text, rows",
     [
-        ("2024-12", 1733011200000, 1735689300000, "2024-12-01 00:00:00"),
-        ("2025-01", 1735689600000, 1738367700000, "2025-01-01 00:00:00"),  # the archive is in microseconds
+        (b"", 0),
+        (b"1,2\n3,4\n", 2),
+        (b"1,2\n3,4", 2),  # no newline after the last row
+        (b"open_time,open\n1,2\n", 1),  # a futures-style header is not a row
+        (b"\n1,2\n\n\n3,4\n\n", 2),  # blank lines are not rows
     ],
 )
-def test_real_archives_in_both_units(tmp_path, month, first, last, first_text):
-    stats, lines = normalize(tmp_path, real_csv(month), month)
-    assert (stats.rows, stats.duplicates_dropped, stats.off_grid) == (8928, 0, 0)
-    assert (stats.first_open_time, stats.last_open_time) == (first, last)
-    assert lines[0] + "\n" == NORMALIZED_HEADER
-    symbol, open_time, dt, *values = lines[1].split(",")
-    assert (symbol, int(open_time), dt) == ("BTCUSDT", first, first_text)
-    source = real_csv(month).split(b"\n", 1)[0].decode().split(",")
-    assert values == source[1:6] + source[7:11]  # close_time and ignore are dropped, values kept verbatim
-    assert lines[-1].split(",")[2] == format_utc(last)
+def test_data_lines_are_counted_without_header_or_blank_lines(text, rows):
+    counted = count_data_lines(deflate(text))
+    assert (counted.data_lines, counted.crc32, counted.size) == (rows, zlib.crc32(text), len(text))
 
 
-def test_output_does_not_depend_on_the_machine_time_zone(tmp_path):
-    script = (
-        "import io,sys; from pathlib import Path; sys.path.insert(0, '.');"
-        "from crypto_assets.binance.klines import normalize_pair_month; from crypto_assets.months import Month;"
-        f"data = open({str(tmp_path / 'in.csv')!r}, 'rb').read();"
-        "normalize_pair_month('BTCUSDT', '5m', Month.parse('2025-01'), [('x', io.BytesIO(data))], Path(sys.argv[1]))"
-    )
-    (tmp_path / "in.csv").write_bytes(real_csv("2025-01"))
-    outputs = []
-    for tz in ("UTC", "America/New_York", "Asia/Kolkata"):
-        out = tmp_path / f"{tz.replace('/', '_')}.csv"
-        subprocess.run([sys.executable, "-c", script, str(out)], check=True, env={**os.environ, "TZ": tz},
-                       cwd=Path(__file__).parent.parent)  # fmt: skip
-        outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1] == outputs[2]
+def test_a_real_archive_member_counts_its_rows_and_matches_the_zip_crc():
+    member = read_deflated_member(REAL / "BTCUSDT-5m-2025-01.zip")
+    with zipfile.ZipFile(REAL / "BTCUSDT-5m-2025-01.zip") as z:
+        info = z.infolist()[0]
+    counted = count_data_lines(member.data)
+    assert counted.data_lines == 8928  # 31 days x 288 five-minute candles
+    assert (counted.crc32, counted.size) == (member.crc32, member.size) == (info.CRC, info.file_size)
 
 
-def test_header_crlf_blank_lines_and_exact_duplicates(tmp_path):
-    rows = real_csv("2024-12").split(b"\n")[:10]
-    header = (b"open_time,open,high,low,close,volume,close_time,quote_volume,count,"
-              b"taker_buy_volume,taker_buy_quote_volume,ignore")  # fmt: skip
-    data = b"\r\n".join([header, *rows[:5], rows[4], b"", *rows[5:], rows[9]]) + b"\r\n\r\n"
-    stats, lines = normalize(tmp_path, data)
-    assert (stats.rows, stats.duplicates_dropped, stats.archive_rows) == (10, 2, 12)
-    assert len(lines) == 11 and not any("\r" in line for line in lines)
-
-
-def test_daily_parts_are_concatenated_in_time_order(tmp_path):
+def test_the_csv_is_the_header_then_the_archive_bytes_and_daily_parts_stay_in_order(tmp_path):
+    december = REAL / "BTCUSDT-5m-2024-12.zip"
+    # Two "daily" archives for one pair: the real month split in two, each its own zip.
     rows = real_csv("2024-12").split(b"\n")
-    day1, day2 = b"\n".join(rows[:288]), b"\n".join(rows[288:576])
-    stats, lines = normalize(tmp_path, [day2, day1])
-    times = [int(line.split(",")[1]) for line in lines[1:]]
-    assert stats.rows == 576 and times == sorted(times) and times[0] == 1733011200000
+    parts = []
+    for i, chunk in enumerate([b"\n".join(rows[:288]) + b"\n", b"\n".join(rows[288:576]) + b"\n"]):
+        path = tmp_path / f"ETHUSDT-5m-2024-12-0{i + 1}.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr(path.name.replace(".zip", ".csv"), chunk)
+        parts.append(path)
+    layout = lake_with_archives(tmp_path / "lake", "2024-12", {"BTCUSDT": [december], "ETHUSDT": parts})
+    result = normalize_month(layout, Month.parse("2024-12"))
+    assert (result.rows, result.symbols, result.rebuilt) == (8928 + 576, 2, 2)
+    with gzip.open(layout.csv_file(Month.parse("2024-12"), "BTCUSDT"), "rb") as f:
+        assert f.read() == f"{KLINE_HEADER}\n".encode() + real_csv("2024-12")
+    with gzip.open(layout.csv_file(Month.parse("2024-12"), "ETHUSDT"), "rb") as f:
+        assert f.read().split(b"\n")[1:577] == rows[:576]
+    manifest = read_csv_manifest(layout, Month.parse("2024-12"))
+    assert manifest["ETHUSDT"]["members"] == 2 and manifest["ETHUSDT"]["crc_ok"] and manifest["BTCUSDT"]["crc_ok"]
+    # The CSV layer takes the zips' size, not the inflated CSV's.
+    csv_bytes = layout.csv_file(Month.parse("2024-12"), "BTCUSDT").stat().st_size
+    assert csv_bytes < december.stat().st_size * 1.05 < len(real_csv("2024-12")) / 2
+    # Nothing changed upstream: nothing rebuilt.
+    assert normalize_month(layout, Month.parse("2024-12")).rebuilt == 0
 
 
-@pytest.mark.parametrize(
-    "change, message",
-    [
-        (lambda r: r.replace(b".", b"x", 1), ["line 4", "open='", "not a decimal"]),
-        (lambda r: r + b",1", ["line 4", "13 fields"]),
-        (lambda r: r.replace(b"1733012100000", b"1735689600000", 1), ["line 4", "outside 2024-12", "2025-01-01"]),
-        (lambda r: r.replace(b",0", b",zero"), ["line 4", "ignore"]),
-    ],
-)
-def test_malformed_rows_name_file_line_and_text(tmp_path, change, message):
-    rows = real_csv("2024-12").split(b"\n")[:6]
-    rows[3] = change(rows[3])
-    with pytest.raises(MalformedKlineError) as error:
-        normalize(tmp_path, b"\n".join(rows))
-    text = str(error.value)
-    assert text.startswith("part0.csv line 4:") and rows[3].decode()[:40] in text
-    for word in message:
-        assert word in text
-    assert not (tmp_path / "out.csv").exists()  # nothing half-written at the final path
+def test_a_stored_zip_member_is_refused_by_name(tmp_path):
+    path = tmp_path / "BTCUSDT-5m-2024-12.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("BTCUSDT-5m-2024-12.csv", real_csv("2024-12")[:1000])
+    with pytest.raises(ValueError, match="BTCUSDT-5m-2024-12.zip.*expected deflate"):
+        read_deflated_member(path)
 
 
-def test_conflicting_rows_for_one_open_time_are_an_error(tmp_path):
-    rows = real_csv("2024-12").split(b"\n")[:4]
-    other = rows[2].replace(b",0", b",0", 1).rsplit(b",", 2)[0] + b",1.00000000,0"
-    with pytest.raises(MalformedKlineError, match="appears again with different values"):
-        normalize(tmp_path, b"\n".join([*rows, other]))
+@pytest.mark.slow
+def test_both_units_become_the_same_utc_candles_in_parquet(tmp_path, spark):
+    from crypto_assets.lake.parquet import write_months
+
+    for month, first, last in [("2024-12", "2024-12-01 00:00:00", "2024-12-31 23:55:00"),
+                               ("2025-01", "2025-01-01 00:00:00", "2025-01-31 23:55:00")]:  # fmt: skip
+        layout = lake_with_archives(tmp_path / month, month, {"BTCUSDT": [REAL / f"BTCUSDT-5m-{month}.zip"]})
+        normalize_month(layout, Month.parse(month))
+        written = write_months(lambda: spark, layout, [Month.parse(month)])[Month.parse(month)]
+        figures = written.summary.per_symbol["BTCUSDT"]
+        assert (written.rows, figures.off_grid, figures.duplicates_dropped, figures.missing_candles) == (8928, 0, 0, 0)
+        assert (format_utc(figures.first_open_time), format_utc(figures.last_open_time)) == (first, last)
+        frame = spark.read.parquet(str(layout.parquet_dir(Month.parse(month))))
+        row = frame.orderBy("timestamp").first()
+        source = real_csv(month).split(b"\n", 1)[0].decode().split(",")
+        assert row["timestamp"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") == first
+        assert [row["open"], row["high"], row["low"], row["close"], row["volume"]] == [float(v) for v in source[1:6]]
+        assert (row["quote_volume"], row["trades"]) == (float(source[7]), int(source[8]))
 
 
 @pytest.mark.parametrize("interval", ["1s", "1m", "1h", "1d", "1w", "1mo"])
 def test_grid_datetimes_match_the_calendar(interval):
-    from datetime import datetime
-
     from crypto_assets.months import candle_open_times
 
     month = Month.parse("2025-03")

@@ -3,6 +3,7 @@ TZ=America/New_York (see conftest), month-by-month dynamic overwrite, idempotenc
 
 from __future__ import annotations
 
+import gzip
 import os
 import time
 from pathlib import Path
@@ -150,6 +151,16 @@ def test_month_rewrite_is_dynamic_idempotent_and_replaces_republished_archives(
     assert len(rows) == sum(market.expected(s, "4h", m)["rows"] for s in symbols for m in months)
 
 
+def read_gz_lines(path) -> list[str]:
+    with gzip.open(path, "rt", newline="") as f:
+        return f.read().splitlines(keepends=True)
+
+
+def write_gz_lines(path, lines: list[str]) -> None:
+    with gzip.open(path, "wt", newline="") as f:
+        f.write("".join(lines))
+
+
 def test_month_that_becomes_empty_leaves_no_stale_rows(standin, tmp_path, spark_resource, spark):
     lake = _lake(standin, tmp_path, spark_resource, "4h", ["KMDUSDT"])  # delisted 2025-03-10
     assert run_assets(CHAIN, lake, ["2025-03"]).success
@@ -171,11 +182,11 @@ def test_bad_csv_value_fails_naming_file_and_row_and_keeps_stored_months(standin
     january = month_files(layout, "2025-01")
     assert run_assets([raw_monthly_klines, normalized_csv], lake, ["2025-02"]).success
     bad = layout.csv_file(Month.parse("2025-02"), "ETHUSDT")
-    lines = bad.read_text().splitlines(keepends=True)
+    lines = read_gz_lines(bad)
     fields = lines[5].split(",")
-    fields[3] = "12x.5"  # open
+    fields[1] = "12x.5"  # open
     lines[5] = ",".join(fields)
-    bad.write_text("".join(lines))
+    write_gz_lines(bad, lines)
     result = run_assets([parquet_candles], lake, ["2025-01", "2025-02"], raise_on_error=False)
     assert not result.success
     message = str(result.failure_data_for_node("parquet_candles").error.to_string())
@@ -189,11 +200,11 @@ def test_open_time_outside_the_folder_month_is_rejected(standin, tmp_path, spark
     assert run_assets([raw_monthly_klines, normalized_csv], lake, ["2025-02"]).success
     layout = Layout.at(tmp_path, "4h")
     path = layout.csv_file(Month.parse("2025-02"), "BTCUSDT")
-    lines = path.read_text().splitlines(keepends=True)
+    lines = read_gz_lines(path)
     fields = lines[1].split(",")
-    fields[1] = str(Month.parse("2025-03").start_ms)  # a March candle in the February folder
+    fields[0] = str(Month.parse("2025-03").start_ms * 1000)  # a March candle (µs) in the February folder
     lines[1] = ",".join(fields)
-    path.write_text("".join(lines))
+    write_gz_lines(path, lines)
     result = run_assets([parquet_candles], lake, ["2025-02"], raise_on_error=False)
     assert not result.success
     message = result.failure_data_for_node("parquet_candles").error.to_string()
@@ -218,10 +229,10 @@ def test_distinct_count_from_sorted_neighbours_equals_count_distinct(spark):
     "bad_line",
     [
         "symbol,open_time,datetime,open,high,low,close,volume,quote_volume,trades,taker_buy_base",  # foreign header
-        "BTCUSDT,1738368000000,2025-02-01 00:00:00,1,2,0.5,1.5,10,15,3,4",  # 11 fields
-        "BTCUSDT,1738368000000,2025-02-01 00:00:00,1,2,0.5,1.5,10,15,3,4,5,6",  # 13 fields
-        "BTCUSDT,1738368000000,2025-02-01 00:00:00,1,2,,1.5,10,15,3,4,5",  # an empty value
-        ",1738368000000,2025-02-01 00:00:00,1,2,0.5,1.5,10,15,3,4,5",  # no symbol
+        "1738368000000,1,2,0.5,1.5,10,1738382399999,15,3,4,5",  # 11 fields
+        "1738368000000,1,2,0.5,1.5,10,1738382399999,15,3,4,5,0,6",  # 13 fields
+        "1738368000000,1,2,,1.5,10,1738382399999,15,3,4,5,0",  # an empty value
+        "1738368000000,1,2,0.5,1.5,10,1738382399999,15,3.x,4,5,0",  # trades that do not parse
     ],
 )
 def test_a_row_that_does_not_fit_fails_the_write_quoting_it(spark, tmp_path, bad_line):
@@ -229,9 +240,9 @@ def test_a_row_that_does_not_fit_fails_the_write_quoting_it(spark, tmp_path, bad
     from crypto_assets.lake.parquet import CSV_HEADER, MalformedCsvError, write_months
 
     layout, month = Layout.at(tmp_path, "4h"), Month(2025, 2)
-    good = "BTCUSDT,1738382400000,2025-02-01 04:00:00,1,2,0.5,1.5,10,15,3,4,5"
+    good = "1738382400000,1,2,0.5,1.5,10,1738396799999,15,3,4,5,0"
     layout.csv_dir(month).mkdir(parents=True)
-    layout.csv_file(month, "BTCUSDT").write_text(f"{CSV_HEADER}\n{good}\n{bad_line}\n")
+    write_gz_lines(layout.csv_file(month, "BTCUSDT"), [f"{CSV_HEADER}\n", f"{good}\n", f"{bad_line}\n"])
     write_json(layout.csv_manifest(month), {"pairs": {"BTCUSDT": {"rows": 2, "source_sha256": "x"}}})
     with pytest.raises(MalformedCsvError) as error:
         write_months(lambda: spark, layout, [month])

@@ -13,9 +13,11 @@ from crypto_assets.partitions import monthly, run_months
 from crypto_assets.resources import LakeResource, SparkResource
 
 PARQUET_CHECKS = {
-    "counts_match_csv": ("Rows equal normalized_csv's rows for the month; distinct symbols equal the pairs with an "
-                         "ok archive.", True),  # fmt: skip
-    "no_duplicate_candles": ("No duplicate (symbol, timestamp).", True),
+    "counts_match_csv": ("Per pair, rows plus the exact duplicates dropped equal the archive's rows counted by "
+                         "normalized_csv; distinct symbols equal the pairs with an ok archive.", True),
+    "open_times_on_grid": ("Every open_time lies inside the month and on the interval grid (UTC).", True),
+    "no_duplicate_candles": ("No duplicate (symbol, timestamp); exact copies in the archives are dropped and "
+                             "counted.", True),
     "ohlc_sane": ("low <= min(open, close), high >= max(open, close), volumes and trades >= 0.", False),
     "complete_between_first_and_last": ("Rows per pair vs. the candles the month should have between the pair's "
                                         "first and last candle; gaps are a warning listing the worst pairs.", False),
@@ -35,6 +37,8 @@ PARQUET_CHECKS = {
 Read it with `spark.read.parquet("<CRYPTO_DATA_DIR>/parquet/<interval>")`. Columns: `timestamp` (candle open,
 TIMESTAMP in UTC), `symbol`, `open high low close volume quote_volume` (double), `trades` (long),
 `taker_buy_base taker_buy_quote` (double), `year`, `month`. Rows are sorted by symbol, timestamp within a month.
+Binance's rows are parsed here, once: open times in ms or µs, values typed; a row that does not parse fails the
+month naming its file and quoting it; exact duplicate rows are dropped and counted.
 Materializing a month rewrites exactly that month's folder (dynamic partition overwrite); a backfill of many
 months is one Spark job; a month whose inputs did not change is left as it is. The months written are read back
 once for dataset_report's per-month figures (cached under `reports/<interval>/months/`).""",
@@ -61,10 +65,11 @@ def parquet_candles(context: dg.AssetExecutionContext, lake: LakeResource, spark
     outcomes = []
     for month in months:
         w = written[month]
-        csv_rows = sum(p["rows"] for p in read_csv_manifest(layout, month).values())
+        csv_rows = {s: p["rows"] for s, p in read_csv_manifest(layout, month).items()}
         ok_archives = sum(1 for e in read_manifest(layout, month).values() if e.status == OK)
         context.add_asset_metadata(
             {"rows": w.rows, "symbols": w.symbols, "files": w.files, "bytes": w.bytes, "dagster/row_count": w.rows,
+             "duplicates_dropped": w.summary.duplicates_dropped,
              "rewritten": not w.skipped, "interval": lake.interval,
              "path": dg.MetadataValue.path(str(layout.parquet_dir(month)))},
             partition_key=str(month), asset_key="parquet_candles",
@@ -72,6 +77,7 @@ def parquet_candles(context: dg.AssetExecutionContext, lake: LakeResource, spark
         key = str(month)
         outcomes += [
             (key, quality.parquet_counts_match(w.summary, csv_rows, ok_archives)),
+            (key, quality.parquet_open_times_on_grid(w.summary)),
             (key, quality.parquet_no_duplicates(w.summary)),
             (key, quality.parquet_ohlc_sane(w.summary)),
             (key, quality.parquet_complete(w.summary, format_utc)),

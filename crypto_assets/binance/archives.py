@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import struct
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -81,6 +83,45 @@ def open_member(zip_path: Path, name: str | None = None) -> tuple[zipfile.ZipFil
     except Exception:
         archive.close()
         raise
+
+
+@dataclass(frozen=True)
+class DeflatedMember:
+    """The compressed bytes of an archive's CSV member as stored in the zip (raw deflate), with the zip's own CRC-32
+    and size of the inflated CSV: enough to re-wrap it as a gzip member without inflating it."""
+
+    data: bytes
+    crc32: int
+    size: int
+
+
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+
+
+def read_deflated_member(zip_path: Path, name: str | None = None) -> DeflatedMember:
+    """The archive's single CSV member, still compressed, after the same checks as ``open_member``.
+
+    Raises ArchiveError when the member is not deflate-compressed or its local header does not match the zip's
+    directory (a damaged archive)."""
+    name = name or zip_path.name
+    archive, stream = open_member(zip_path, name)
+    with archive, stream:
+        member = archive.infolist()[0]
+    if member.compress_type != zipfile.ZIP_DEFLATED:
+        raise ArchiveError(f"{name}: member {member.filename} is stored with method {member.compress_type}; "
+                           "expected deflate (8), as Binance publishes")  # fmt: skip
+    with open(zip_path, "rb") as f:
+        f.seek(member.header_offset)
+        header = f.read(_LOCAL_HEADER.size)
+        fields = _LOCAL_HEADER.unpack(header) if len(header) == _LOCAL_HEADER.size else None
+        if fields is None or fields[0] != b"PK\x03\x04":
+            raise ArchiveError(f"{name}: no local file header at offset {member.header_offset}; the zip is damaged")
+        f.seek(member.header_offset + _LOCAL_HEADER.size + fields[9] + fields[10])  # past the name and extra field
+        data = f.read(member.compress_size)
+    if len(data) != member.compress_size:
+        raise ArchiveError(f"{name}: member {member.filename} is cut short ({len(data)} of {member.compress_size} "
+                           "compressed bytes); download it again")  # fmt: skip
+    return DeflatedMember(data, member.CRC, member.file_size)
 
 
 def verify_zip(zip_path: Path, name: str | None = None) -> None:

@@ -1,24 +1,40 @@
-"""Normalize a month's verified archives into one headed UTC CSV per pair, incrementally.
+"""The normalized CSV layer: one gzip CSV per pair and month, made from the verified archives without recompressing.
 
-A pair's CSV is rebuilt only when its source archives changed (their sha256 differs from the one recorded in the
-CSV manifest); CSVs of pairs that no longer have data that month are removed, so the folder mirrors the month.
+A Binance archive is a zip whose one member is raw deflate data. A gzip file is the same deflate data between a
+10-byte header and a trailer holding the CRC-32 and size the zip already records. So each pair's month becomes
+``csv/{interval}/{YYYY-MM}/{SYMBOL}.csv.gz``: a gzip member holding the header line, then each source archive's
+member copied as it is (one for a monthly archive, one per day for daily ones), which gzip readers (Spark's
+included) read as one CSV. That costs a copy of the compressed bytes instead of inflating, re-writing and
+re-compressing every row, and the layer takes the zips' size on disk. While copying, every member is inflated once
+to count its data lines and to check its CRC-32 against the zip's: the count is what parquet_candles must account
+for, row by row.
+
+A pair's file is rebuilt only when its source archives changed (their sha256 differs from the one recorded in the
+CSV manifest); files of pairs that no longer have data that month are removed, so the folder mirrors the month.
 """
 
 from __future__ import annotations
 
-import re
+import gzip
+import os
+import struct
 import time
-from contextlib import ExitStack
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from crypto_assets.binance.archives import open_member
-from crypto_assets.binance.klines import normalize_pair_month
+from crypto_assets.binance.archives import ArchiveError, read_deflated_member
+from crypto_assets.binance.klines import KLINE_HEADER, count_data_lines
 from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.lake.raw import OK, PairMonth, read_manifest
-from crypto_assets.layout import MANIFEST, Layout
+from crypto_assets.layout import CSV_SUFFIX, MANIFEST, Layout
 from crypto_assets.months import Month
 
-_DATA_LINE = re.compile(rb"\n(?=\d)")
+# Bump when the files' shape changes: entries of another format are rebuilt from the archives on disk.
+CSV_FORMAT = "gzip-members-1"
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, OS unknown
+_HEADER_MEMBER = gzip.compress(f"{KLINE_HEADER}\n".encode(), compresslevel=9, mtime=0)
+# zlib releases the GIL while inflating: two threads keep both cores of a small machine busy.
+WORKERS = 4
 
 
 @dataclass
@@ -26,98 +42,87 @@ class NormalizeResult:
     month: Month
     rows: int
     symbols: int
-    duplicates_dropped: int
-    off_grid: int
     rebuilt: int
     daily_sourced: int
+    bytes: int
     seconds: float
     per_symbol: dict[str, dict]
 
 
 def read_csv_manifest(layout: Layout, month: Month) -> dict[str, dict]:
+    """Per symbol: ``rows`` (the archives' data lines), ``bytes``, ``members``, ``crc_ok``, ``source``,
+    ``source_sha256`` and ``format``."""
     return read_json(layout.csv_manifest(month), {"pairs": {}})["pairs"]
 
 
 def normalize_month(layout: Layout, month: Month) -> NormalizeResult:
     """Bring ``csv/{interval}/{month}/`` in line with the raw manifest of ``month``.
 
-    Raises MalformedKlineError (file, line, text) on the first malformed row; CSVs already written stay valid.
-    """
+    Raises ArchiveError naming the archive when one cannot be read; files already written stay valid."""
     started = time.perf_counter()
     raw = {s: e for s, e in read_manifest(layout, month).items() if e.status == OK}
     previous = read_csv_manifest(layout, month)
     pairs: dict[str, dict] = {}
-    rebuilt = 0
+    todo = []
+    for symbol, entry in sorted(raw.items()):
+        known = previous.get(symbol)
+        current = known and known.get("format") == CSV_FORMAT and known.get("source_sha256") == entry.sha256
+        if current and layout.csv_file(month, symbol).exists():
+            pairs[symbol] = known
+        else:
+            todo.append(entry)
     try:
-        for symbol, entry in sorted(raw.items()):
-            known = previous.get(symbol)
-            reusable = known and known.get("source_sha256") == entry.sha256 and "csv_rows" in known  # current format
-            if reusable and layout.csv_file(month, symbol).exists():
-                pairs[symbol] = known
-                continue
-            pairs[symbol] = _normalize_pair(layout, month, entry)
-            rebuilt += 1
+        if todo:
+            with ThreadPoolExecutor(min(WORKERS, len(todo))) as pool:
+                for entry, written in zip(todo, pool.map(lambda e: _write_pair(layout, month, e), todo)):
+                    pairs[entry.symbol] = written
     finally:
         # Record what is done even when a later pair fails, so the next run resumes instead of redoing.
         kept = {s: p for s, p in previous.items() if s in raw}
-        write_json(
-            layout.csv_manifest(month), {"month": str(month), "interval": layout.interval, "pairs": {**kept, **pairs}}
-        )
-    for path in layout.csv_dir(month).glob("*.csv"):
-        if path.stem not in pairs and path.name != MANIFEST:
+        write_json(layout.csv_manifest(month),
+                   {"month": str(month), "interval": layout.interval, "pairs": {**kept, **pairs}})  # fmt: skip
+    folder = layout.csv_dir(month)
+    for path in folder.iterdir() if folder.exists() else ():
+        # Files of pairs gone from the month, and plain .csv files of the layer's earlier (uncompressed) format.
+        stale = path.name.endswith(CSV_SUFFIX) and path.name.removesuffix(CSV_SUFFIX) not in pairs
+        if stale or (path.suffix == ".csv" and path.name != MANIFEST):
             path.unlink()
     return NormalizeResult(
         month=month,
         rows=sum(p["rows"] for p in pairs.values()),
         symbols=sum(1 for p in pairs.values() if p["rows"] > 0),
-        duplicates_dropped=sum(p["duplicates_dropped"] for p in pairs.values()),
-        off_grid=sum(p["off_grid"] for p in pairs.values()),
-        rebuilt=rebuilt,
+        rebuilt=len(todo),
         daily_sourced=sum(1 for e in raw.values() if e.source == "daily"),
+        bytes=sum(p["bytes"] for p in pairs.values()),
         seconds=round(time.perf_counter() - started, 3),
         per_symbol=pairs,
     )
 
 
-def _count_data_lines(archive_path) -> int:
-    """Lines starting with a digit in the archive's CSV member (a header and blank lines do not count), streamed."""
-    count, previous = 0, b"\n"
-    archive, stream = open_member(archive_path)
-    with archive, stream:
-        while chunk := stream.read(1 << 20):
-            count += len(_DATA_LINE.findall(chunk)) + (previous == b"\n" and chunk[:1].isdigit())
-            previous = chunk[-1:]
-    return count
-
-
-def _count_lines(path) -> int:
-    count = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            count += chunk.count(b"\n")
-    return count
-
-
-def _normalize_pair(layout: Layout, month: Month, entry: PairMonth) -> dict:
-    with ExitStack() as stack:
-        sources = []
-        for file in entry.files:
-            archive, stream = open_member(layout.raw_file(month, file.name))
-            stack.enter_context(archive)
-            sources.append((file.name, stack.enter_context(stream)))
-        out = layout.csv_file(month, entry.symbol)
-        stats = normalize_pair_month(entry.symbol, layout.interval, month, sources, out)
-    # The check "rows = archive rows - duplicates" compares two counts taken apart from the normalizer's own: data
-    # lines in the archives, and lines in the CSV it wrote.
-    archive_rows = sum(_count_data_lines(layout.raw_file(month, f.name)) for f in entry.files)
-    return {
-        "rows": stats.rows,
-        "csv_rows": _count_lines(out) - 1,  # minus the header
-        "archive_rows": archive_rows,
-        "duplicates_dropped": stats.duplicates_dropped,
-        "off_grid": stats.off_grid,
-        "first_open_time": stats.first_open_time,
-        "last_open_time": stats.last_open_time,
-        "source": entry.source,
-        "source_sha256": entry.sha256,
-    }
+def _write_pair(layout: Layout, month: Month, entry: PairMonth) -> dict:
+    """Write the pair's ``.csv.gz`` atomically: the header member, then each archive's member re-wrapped."""
+    out = layout.csv_file(month, entry.symbol)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{entry.symbol}.tmp")
+    rows, crc_ok, size = 0, True, len(_HEADER_MEMBER)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(_HEADER_MEMBER)
+            for file in entry.files:
+                member = read_deflated_member(layout.raw_file(month, file.name), file.name)
+                try:
+                    lines = count_data_lines(member.data)
+                except Exception as exc:  # zlib.error and friends: the member does not inflate
+                    raise ArchiveError(f"{file.name}: its CSV member does not inflate ({exc}); the archive is damaged:"
+                                       f" delete {layout.raw_file(month, file.name)} and run the month again") from None
+                crc_ok &= lines.crc32 == member.crc32 and lines.size == member.size
+                rows += lines.data_lines
+                f.write(_GZIP_HEADER)
+                f.write(member.data)
+                f.write(struct.pack("<LL", member.crc32, member.size & 0xFFFFFFFF))
+                size += len(_GZIP_HEADER) + len(member.data) + 8
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"rows": rows, "bytes": size, "members": len(entry.files), "crc_ok": crc_ok, "source": entry.source,
+            "source_sha256": entry.sha256, "format": CSV_FORMAT}  # fmt: skip

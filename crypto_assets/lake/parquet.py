@@ -1,16 +1,19 @@
 """Normalized CSV months -> Snappy Parquet under ``parquet/{interval}/year=Y/month=M/``, with Spark, incrementally.
 
-One call writes any number of months in one Spark job: one read of all their CSV folders, one shuffle that puts
-each month in its own task (sorted by symbol, timestamp), one partitioned write with dynamic partition overwrite,
-so writing month M replaces exactly ``year=Y/month=M`` and leaves every other month's files untouched.
+One call writes any number of months in one Spark job: one read of all their gzip CSV folders (Binance's kline rows,
+parsed, typed and checked here, once), one shuffle that puts each month in its own task (sorted by symbol,
+timestamp), one partitioned write with dynamic partition overwrite, so writing month M replaces exactly
+``year=Y/month=M`` and leaves every other month's files untouched. Binance repeats a row now and then: a month
+whose read-back shows a repeated (symbol, open time) is written once more with exact duplicate rows dropped, and
+the rows dropped are counted; rows that share an open time but differ are kept, and the duplicate check fails.
 
 After the data, each month folder gets a marker ``_crypto_month.json`` (Spark ignores ``_`` files) holding the
 fingerprint of the CSV manifest it was built from and the month's quality summary. A later call skips a month whose
 manifest still has that fingerprint, and never starts Spark when every month is skipped.
 
-Timestamps never pass through the machine's time zone: ``timestamp`` is ``timestamp_millis(open_time)``, partition
-values and quality figures are computed from epoch milliseconds and epoch days, and the ``datetime`` text of the CSV
-is not read.
+Timestamps never pass through the machine's time zone: ``timestamp`` is ``timestamp_millis`` of the open time (in
+microseconds from 2025 on, detected per value), and partition values and quality figures are computed from epoch
+milliseconds and epoch days.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
+from crypto_assets.binance.klines import KLINE_COLUMNS, KLINE_HEADER, MICROS_FROM
 from crypto_assets.lake.csv import read_csv_manifest
 from crypto_assets.lake.manifest import read_json, write_json
-from crypto_assets.layout import Layout
+from crypto_assets.layout import CSV_SUFFIX, Layout
 from crypto_assets.months import INTERVAL_MS, MS_PER_DAY, Month
 
 if TYPE_CHECKING:
@@ -38,24 +42,15 @@ if TYPE_CHECKING:
 
 MARKER = "_crypto_month.json"
 # Bump when the Parquet layout or the summary changes, so every month is rewritten once.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_GAPS_PER_SYMBOL = 20
 _WEEK_ORIGIN_MS = 4 * MS_PER_DAY  # Binance's weekly candles open on Mondays; 1970-01-05 was the first one
 _GUARD = "normalized CSV check failed"
 
-CSV_SCHEMA = StructType(
-    [
-        StructField("symbol", StringType()),
-        StructField("open_time", LongType()),
-        StructField("datetime", StringType()),
-        *(StructField(name, DoubleType()) for name in ("open", "high", "low", "close", "volume", "quote_volume")),
-        StructField("trades", LongType()),
-        StructField("taker_buy_base", DoubleType()),
-        StructField("taker_buy_quote", DoubleType()),
-    ]
-)
-"""The normalized CSV (``crypto_assets.binance.klines.NORMALIZED_COLUMNS``), column by column."""
-CSV_HEADER = ",".join(CSV_SCHEMA.fieldNames())
+_KLINE_TYPES = {"open_time": LongType(), "close_time": LongType(), "trades": LongType(), "ignore": StringType()}
+CSV_SCHEMA = StructType([StructField(name, _KLINE_TYPES.get(name, DoubleType())) for name in KLINE_COLUMNS])
+"""The normalized CSV: Binance's kline columns as published, column by column."""
+CSV_HEADER = KLINE_HEADER
 """The header line every normalized CSV starts with."""
 
 PARQUET_COLUMNS: list[tuple[str, str]] = [
@@ -90,6 +85,8 @@ class SymbolSummary:
     negative_values: int  # rows with volume, quote_volume, trades or a taker volume below zero
     missing_candles: int  # candles absent between first_open_time and last_open_time
     gaps: list[tuple[int, int, int]]  # (first missing open time, last missing open time, candles), first 20
+    off_grid: int = 0  # rows whose open time is not on the interval's grid
+    duplicates_dropped: int = 0  # exact copies of a row in the archives, not written
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SymbolSummary:
@@ -127,6 +124,14 @@ class MonthSummary:
     @property
     def missing_candles(self) -> int:
         return sum(s.missing_candles for s in self.per_symbol.values())
+
+    @property
+    def off_grid(self) -> int:
+        return sum(s.off_grid for s in self.per_symbol.values())
+
+    @property
+    def duplicates_dropped(self) -> int:
+        return sum(s.duplicates_dropped for s in self.per_symbol.values())
 
     def to_dict(self) -> dict[str, Any]:
         return {"month": str(self.month), "per_symbol": {k: asdict(v) for k, v in sorted(self.per_symbol.items())}}
@@ -190,6 +195,10 @@ def write_months(
             _marker_path(layout, month).unlink(missing_ok=True)
         _write(session, layout, list(to_write))
         summaries = summarize_months(session, layout, list(to_write))
+        repeated = [m for m in to_write if summaries[m].duplicates]
+        if repeated:
+            _write(session, layout, repeated, drop_exact_duplicates=True)
+            summaries |= _with_dropped(summaries, summarize_months(session, layout, repeated))
         for month, fingerprint in to_write.items():
             files, size = _file_stats(layout, month)
             summary = summaries[month]
@@ -208,8 +217,9 @@ def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Mon
     """Quality figures of the Parquet of ``months``, per symbol, in one aggregate query.
 
     Per (month, symbol): rows, distinct timestamps, first/last open time, OHLC violations, rows with negative
-    volumes or trades, and the gaps - runs of missing candles between consecutive open times (calendar months for
-    ``1mo``) inside the symbol's own first..last range. Months without Parquet get an empty summary.
+    volumes or trades, open times off the interval's grid, and the gaps - runs of missing candles between
+    consecutive open times (calendar months for ``1mo``) inside the symbol's own first..last range. Months without
+    Parquet get an empty summary.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -246,6 +256,7 @@ def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Mon
             F.sum(F.col("ohlc_bad").cast("long")).alias("ohlc_violations"),
             F.sum(F.col("negative").cast("long")).alias("negative_values"),
             F.sum(F.when(is_gap, step - 1).otherwise(0)).alias("missing_candles"),
+            F.count(F.when(slot_start(F.col("slot")) != F.col("t"), 1)).alias("off_grid"),
             F.slice(F.array_sort(F.collect_list(F.when(is_gap, gap))), 1, MAX_GAPS_PER_SYMBOL).alias("gaps"),
         )
         .collect()
@@ -255,7 +266,7 @@ def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Mon
             rows=r["rows"], distinct_times=r["distinct_times"], first_open_time=r["first_open_time"],
             last_open_time=r["last_open_time"], ohlc_violations=r["ohlc_violations"],
             negative_values=r["negative_values"], missing_candles=r["missing_candles"],
-            gaps=[tuple(g) for g in r["gaps"]],
+            gaps=[tuple(g) for g in r["gaps"]], off_grid=r["off_grid"],
         )  # fmt: skip
     return summaries
 
@@ -275,14 +286,15 @@ def read_marker(layout: Layout, month: Month) -> dict[str, Any] | None:
     return read_json(_marker_path(layout, month))
 
 
-def _write(session: SparkSession, layout: Layout, months: list[Month]) -> None:
+def _write(session: SparkSession, layout: Layout, months: list[Month], drop_exact_duplicates: bool = False) -> None:
     """One read of the months' CSV folders, one shuffle by month, one partitioned dynamic-overwrite write."""
-    folders = [str(layout.csv_dir(m)) for m in months]
     # The lake's file format must not depend on the caller's session: standard UTC timestamps, not legacy INT96.
     session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    frame = _read_csv(session, [f"{layout.csv_dir(m)}/*{CSV_SUFFIX}" for m in months])
+    if drop_exact_duplicates:
+        frame = frame.dropDuplicates()
     frame = (
-        _read_csv(session, folders)
-        .repartition("year", "month")
+        frame.repartition("year", "month")
         # Leading with the partition columns keeps this sort: Spark's planned write would otherwise add its own
         # sort by (year, month) and drop ours as redundant.
         .sortWithinPartitions("year", "month", "symbol", "timestamp")
@@ -302,43 +314,51 @@ def _write(session: SparkSession, layout: Layout, months: list[Month]) -> None:
         raise MalformedCsvError(problem) from error
 
 
-def _read_csv(session: SparkSession, folders: list[str]) -> DataFrame:
-    """The CSV rows of ``folders`` as Parquet columns, read as lines and split by Spark's generated code.
+def _with_dropped(first: dict[Month, MonthSummary], again: dict[Month, MonthSummary]) -> dict[Month, MonthSummary]:
+    """``again`` (the months re-written without exact duplicates), each symbol with the rows that pass dropped."""
+    for month, summary in again.items():
+        for symbol, figures in summary.per_symbol.items():
+            figures.duplicates_dropped = first[month].per_symbol[symbol].rows - figures.rows
+    return again
 
-    A row that does not have CSV_SCHEMA's fields (their number, a value that does not parse, an empty one) or opens
-    a candle outside its folder's month fails the write, naming the file and quoting the row; a header line other
-    than ``CSV_HEADER`` fails as a row does. (Spark's CSV reader cost twice as much for thousands of small files:
-    it sets up a parser per file.)"""
+
+def _read_csv(session: SparkSession, patterns: list[str]) -> DataFrame:
+    """The kline rows of the gzip CSVs matching ``patterns`` as Parquet columns, read as lines and split by Spark's
+    generated code (Spark's CSV reader costs more for thousands of small files: it sets up a parser per file).
+
+    A row that does not have Binance's 12 kline fields (their number, a value that does not parse, an empty one) or
+    opens a candle outside its folder's month fails the write, naming the file and quoting the row; a header line
+    other than ``CSV_HEADER`` fails as a row does. Open times of 16 digits are microseconds (spot, 2025 on)."""
     from pyspark.sql import functions as F
 
-    # Spark skips files starting with "_" or ".": the manifest and temporary files.
-    lines = session.read.text(folders).where((F.col("value") != CSV_HEADER) & (F.col("value") != ""))
+    lines = session.read.text(patterns).where((F.col("value") != CSV_HEADER) & (F.col("value") != ""))
     parts = F.split("value", ",", -1)
-    values = []
+    values = {}
     for i, f in enumerate(CSV_SCHEMA.fields):
-        if f.name != "datetime":  # not read: the timestamp comes from open_time
-            text = F.try_element_at(parts, F.lit(i + 1))  # NULL past the end: the field count is checked below
-            typed = F.nullif(text, F.lit("")) if isinstance(f.dataType, StringType) else text.try_cast(f.dataType)
-            values.append(typed.alias(f.name))
-    misfit = reduce(or_, [F.size(parts) != len(CSV_SCHEMA.fields), *(v.isNull() for v in values)])
-    rows = lines.select(*values, misfit.alias("misfit"), "value", F.col("_metadata.file_path").alias("path"))
+        if f.name not in ("close_time", "ignore"):  # not kept; the field count is checked below
+            values[f.name] = F.try_element_at(parts, F.lit(i + 1)).try_cast(f.dataType).alias(f.name)
+    misfit = reduce(or_, [F.size(parts) != len(CSV_SCHEMA.fields), *(v.isNull() for v in values.values())])
+    rows = lines.select(*values.values(), misfit.alias("misfit"), "value", F.col("_metadata.file_path").alias("path"))
     path = F.col("path")
-    # csv/{interval}/{YYYY-MM}/{SYMBOL}.csv: the folder is the path's last-but-one part. Cut out with substrings,
-    # which cost a third of what three regular-expression matches per row did (1.2 s of 7.5 s for 1.5 M rows).
+    # csv/{interval}/{YYYY-MM}/{SYMBOL}.csv.gz: the folder is the path's last-but-one part, the symbol the file name
+    # up to its first dot. Cut out with substrings: a third of what regular expressions per row cost.
     folder = F.substring(F.substring_index(path, "/", -2), 1, 7)
+    symbol = F.substring_index(F.substring_index(path, "/", -1), ".", 1)
     folder_year = F.substring(folder, 1, 4).try_cast("int")  # not a YYYY-MM folder: NULL, the row fails below
     folder_month = F.substring(folder, 6, 2).try_cast("int")
+    open_ms = F.when(F.col("open_time") >= MICROS_FROM, F.expr("open_time div 1000")).otherwise(F.col("open_time"))
     # Epoch day -> calendar date is exact and time-zone free, unlike year()/month() of a timestamp.
-    open_day = F.date_from_unix_date(F.expr(f"open_time div {MS_PER_DAY}").cast("int"))
+    open_day = F.date_from_unix_date((open_ms / MS_PER_DAY).cast("long").cast("int"))
     in_folder_month = (F.year(open_day) == folder_year) & (F.month(open_day) == folder_month)
-    misfit_row = _fail(f"{_GUARD}: %s: row '%s' does not fit the normalized CSV columns; expected {CSV_HEADER} "
-                       f"({CSV_SCHEMA.simpleString()})", path, "value")  # fmt: skip
-    wrong_month = _fail(f"{_GUARD}: %s: %s open_time %s (UTC day %s) is not in the folder's month %s",
-                        path, "symbol", "open_time", open_day, folder)  # fmt: skip
+    misfit_row = _fail(f"{_GUARD}: %s: row '%s' does not fit Binance's kline columns; expected 12 comma-separated "
+                       f"fields {CSV_HEADER} ({CSV_SCHEMA.simpleString()})", path, "value")  # fmt: skip
+    wrong_month = _fail(f"{_GUARD}: %s: open_time %s (UTC day %s) is not in the folder's month %s (row '%s')",
+                        path, "open_time", open_day, folder, "value")  # fmt: skip
     year = F.when(F.col("misfit"), misfit_row).when(~in_folder_month, wrong_month).otherwise(folder_year)
     return rows.select(
-        F.timestamp_millis("open_time").alias("timestamp"),
-        *_DATA_COLUMNS,
+        F.timestamp_millis(open_ms).alias("timestamp"),
+        symbol.alias("symbol"),
+        *_DATA_COLUMNS[1:],
         year.alias("year"),
         folder_month.alias("month"),
     )
@@ -383,7 +403,7 @@ def _fingerprint(layout: Layout, month: Month, pairs: dict[str, dict]) -> str:
         "format": FORMAT_VERSION,
         "interval": layout.interval,
         "month": str(month),
-        "pairs": {symbol: [p.get("source_sha256"), p["rows"]] for symbol, p in sorted(pairs.items())},
+        "pairs": {symbol: [p.get("source_sha256"), p["rows"], p.get("format")] for symbol, p in sorted(pairs.items())},
     }
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
 

@@ -29,26 +29,47 @@ def archives_verified(entries: dict[str, PairMonth], verified: dict[str, bool]) 
     )  # fmt: skip
 
 
-def csv_rows_match_archives(per_symbol: dict[str, dict]) -> Outcome:
-    """Rows per pair (lines in the CSV written) equal the archive's data lines minus the duplicates dropped, and
-    the normalizer's own row count."""
-    bad = sorted(
-        s for s, p in per_symbol.items()
-        if not p["csv_rows"] == p["rows"] == p["archive_rows"] - p["duplicates_dropped"]
-    )  # fmt: skip
-    rows = sum(p["csv_rows"] for p in per_symbol.values())
-    archive_rows = sum(p["archive_rows"] for p in per_symbol.values())
-    dups = sum(p["duplicates_dropped"] for p in per_symbol.values())
+def csv_matches_archives(per_symbol: dict[str, dict], ok_symbols: set[str]) -> Outcome:
+    """Every pair with an ok archive has its CSV, and each archive's member in it inflated to the bytes the zip
+    records (CRC-32 and size): the CSV holds the archive's rows, every byte of them."""
+    missing = sorted(ok_symbols - per_symbol.keys())
+    damaged = sorted(s for s, p in per_symbol.items() if not p["crc_ok"])
+    passed = not missing and not damaged
     return Outcome(
-        "rows_match_archives", not bad, "ERROR",
-        "rows = archive rows - duplicates for every pair" if not bad else f"mismatch for {bad[:20]}",
-        {"rows": rows, "archive_rows": archive_rows, "duplicates_dropped": dups, "pairs_mismatched": len(bad)},
+        "csv_matches_archives", passed, "ERROR",
+        "every ok archive is in the CSV layer, byte for byte" if passed else
+        f"no CSV for {missing[:20]}; CRC-32 or size differs from the zip's for {damaged[:20]}",
+        {"rows": sum(p["rows"] for p in per_symbol.values()), "pairs": len(per_symbol),
+         "bytes": sum(p["bytes"] for p in per_symbol.values()), "pairs_missing": len(missing),
+         "pairs_damaged": len(damaged)},
     )  # fmt: skip
 
 
-def csv_open_times_on_grid(per_symbol: dict[str, dict]) -> Outcome:
-    """Every open_time is inside the month (enforced while normalizing) and on the interval's grid."""
-    off = {s: p["off_grid"] for s, p in per_symbol.items() if p["off_grid"]}
+def parquet_counts_match(summary, csv_rows: dict[str, int], ok_archives: int) -> Outcome:
+    """Per pair, Parquet rows plus the exact duplicates dropped equal the data lines of its archives (counted in
+    the CSV layer); distinct symbols equal the pairs with an ``ok`` archive."""
+    bad = sorted(
+        s for s in csv_rows.keys() | summary.per_symbol.keys()
+        if (p := summary.per_symbol.get(s)) is None and csv_rows.get(s)
+        or p is not None and p.rows + p.duplicates_dropped != csv_rows.get(s, 0)
+    )  # fmt: skip
+    total = sum(csv_rows.values())
+    missing = ok_archives - summary.symbols
+    passed = not bad and summary.symbols == ok_archives
+    return Outcome(
+        "counts_match_csv", passed, "ERROR",
+        "rows = archive rows - exact duplicates for every pair; symbols match the ok archives" if passed else
+        f"parquet has {summary.rows} rows (+{summary.duplicates_dropped} duplicates dropped) / {summary.symbols} "
+        f"symbols; the archives hold {total} rows, {ok_archives} pairs have an ok archive ({missing} symbol(s) "
+        f"missing); rows differ for {bad[:20]}",
+        {"parquet_rows": summary.rows, "csv_rows": total, "duplicates_dropped": summary.duplicates_dropped,
+         "parquet_symbols": summary.symbols, "ok_archives": ok_archives, "pairs_mismatched": len(bad)},
+    )  # fmt: skip
+
+
+def parquet_open_times_on_grid(summary) -> Outcome:
+    """Every open time is on the interval's grid (that it is inside its month is enforced while writing)."""
+    off = {s: p.off_grid for s, p in summary.per_symbol.items() if p.off_grid}
     return Outcome(
         "open_times_on_grid", not off, "ERROR",
         "all open times on the interval grid" if not off else f"off-grid open times: {dict(list(off.items())[:20])}",
@@ -56,26 +77,16 @@ def csv_open_times_on_grid(per_symbol: dict[str, dict]) -> Outcome:
     )  # fmt: skip
 
 
-def parquet_counts_match(summary, csv_rows: int, ok_archives: int) -> Outcome:
-    """Parquet rows equal normalized_csv's rows, and distinct symbols equal the pairs with an ``ok`` archive."""
-    missing = ok_archives - summary.symbols
-    passed = summary.rows == csv_rows and summary.symbols == ok_archives
-    return Outcome(
-        "counts_match_csv", passed, "ERROR",
-        "rows and symbols match normalized_csv and the ok archives" if passed else
-        f"parquet has {summary.rows} rows / {summary.symbols} symbols; normalized_csv has {csv_rows} rows, "
-        f"{ok_archives} pairs have an ok archive ({missing} symbol(s) missing)",
-        {"parquet_rows": summary.rows, "csv_rows": csv_rows, "parquet_symbols": summary.symbols,
-         "ok_archives": ok_archives},
-    )  # fmt: skip
-
-
 def parquet_no_duplicates(summary) -> Outcome:
+    """One row per (symbol, timestamp): exact copies were dropped while writing, so a repeat here differs."""
     bad = sorted(s for s, p in summary.per_symbol.items() if p.rows != p.distinct_times)
     return Outcome(
         "no_duplicate_candles", not bad, "ERROR",
-        "one row per (symbol, timestamp)" if not bad else f"duplicate (symbol, timestamp) rows in {bad[:20]}",
-        {"duplicate_rows": summary.duplicates, "pairs_with_duplicates": len(bad)},
+        "one row per (symbol, timestamp)" if not bad else
+        f"open times that appear more than once with different values in {bad[:20]}; expected one candle per "
+        "open time (exact copies are dropped)",
+        {"duplicate_rows": summary.duplicates, "pairs_with_duplicates": len(bad),
+         "exact_duplicates_dropped": summary.duplicates_dropped},
     )  # fmt: skip
 
 
