@@ -75,7 +75,7 @@ KINDS = ("zip", "checksum", "listing", "api", "other")
 # What api.binance.com answers from a restricted location (the US among them), to every REST endpoint.
 GEO_BLOCK_BODY = (
     b'{"code": 0, "msg": "Service unavailable from a restricted location according to \'b. Eligibility\' in '
-    b'https://www.binance.com/en/terms. Please contact customer service if you believe you received this message '
+    b"https://www.binance.com/en/terms. Please contact customer service if you believe you received this message "
     b'in error."}'
 )
 HOSTILE_ZIPS = ("no_member", "two_members", "other_name", "bomb", "empty_csv", "non_ascii", "wrong_fields")
@@ -1085,8 +1085,9 @@ class StandIn:
             body = body[: len(body) * 2 // 3]
         hostile = self.faults.hostile_zips.get((symbol, interval, period))
         if body is not None and hostile:
-            body = _hostile_zip(hostile, f"{symbol}-{interval}-{period}", self.market.archive_csv(symbol, interval,
-                                                                                                 period))
+            body = _hostile_zip(
+                hostile, f"{symbol}-{interval}-{period}", self.market.archive_csv(symbol, interval, period)
+            )
         return body
 
     def _served_digest(self, symbol: str, interval: str, period: str) -> tuple[str, str, int] | None:

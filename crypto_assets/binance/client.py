@@ -70,8 +70,10 @@ def _retried_already(exc: Exception) -> bool:
 
 
 def _gave_up(url: str, exc: Exception) -> BinanceHTTPError:
-    return BinanceHTTPError(f"GET {url} failed after its retries: {exc}. Check that the host is reachable from here "
-                            "and the URL (BINANCE_DATA_URL / BINANCE_LISTING_URL / BINANCE_API_URL) is right")
+    return BinanceHTTPError(
+        f"GET {url} failed after its retries: {exc}. Check that the host is reachable from here "
+        "and the URL (BINANCE_DATA_URL / BINANCE_LISTING_URL / BINANCE_API_URL) is right"
+    )
 
 
 class _Retry(Retry):

@@ -150,8 +150,11 @@ def discover(
             pairs = [_pair(s, quote, "unknown", "static top-100 list") for s in TOP100 if split_symbol(s, quote)]
             universe = Universe(mode, pairs)
         elif mode == "symbols":
-            universe = Universe(mode, [_pair(s, quote, "unknown", "CRYPTO_SYMBOLS") for s in symbols],
-                                status_note="mode symbols takes the pairs as given; their status is not looked up")
+            universe = Universe(
+                mode,
+                [_pair(s, quote, "unknown", "CRYPTO_SYMBOLS") for s in symbols],
+                status_note="mode symbols takes the pairs as given; their status is not looked up",
+            )
         elif mode == "all-usdt":
             universe = _all_active(client, quote)
         elif mode == "diversified":
