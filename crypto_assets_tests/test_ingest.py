@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from crypto_assets.binance.client import BinanceClient
 from crypto_assets.lake.raw import fetch_months
 from crypto_assets.layout import Layout
 from crypto_assets.months import Month
+from crypto_assets.resources import BinanceResource
 from crypto_assets_tests.conftest import make_resources, run_assets
 
 ROOT = Path(__file__).parent.parent
@@ -360,3 +362,75 @@ def test_warm_fetch_reports_progress_from_one_thread_and_rewrites_no_manifest(st
     assert progress[-1] == (total, total) and len(set(progress)) == len(progress)  # ends at total, no repeats
     assert threads == {threading.get_ident()}  # the caller's thread (where Dagster's logger is safe to use)
     assert {m: layout.raw_manifest(m).stat().st_mtime_ns for m in months} == manifests  # unchanged: not rewritten
+
+
+def _failure(result, node="raw_monthly_klines") -> str:
+    assert not result.success
+    return result.failure_data_for_node(node).error.message
+
+
+def test_a_wrong_archive_url_fails_every_month_naming_the_url_and_archives_that_exist(standin, market, tmp_path):
+    """BINANCE_DATA_URL points where every archive answers 404 (a typo), the listing URL is right: the listing shows
+    the archives, so they failed - cold (the daily listing shows the days) and warm (the pair listing shows them;
+    a month verified on disk whose CHECKSUMs the listing shows unchanged needs the archive host not at all)."""
+    good = make_resources(standin, tmp_path / "good")
+    run_assets([pair_universe], good)
+    shutil.copytree(tmp_path / "good" / "universe", tmp_path / "cold" / "universe")
+    assert run_assets(INGEST, good, TWO_MONTHS[:1]).success
+    csvs_before = {p: p.read_bytes() for p in (tmp_path / "good" / "csv").rglob("*.csv")}
+    runs = (
+        ("cold", tmp_path / "cold", TWO_MONTHS, "daily", "-01"),
+        ("warm", tmp_path / "good", TWO_MONTHS[1:], "monthly", ""),
+    )
+    for name, lake, failing, frequency, day in runs:
+        bad = {**make_resources(standin, lake), "binance": _typo_binance(standin)}
+        message = _failure(run_assets(INGEST, bad, TWO_MONTHS, raise_on_error=False))
+        assert [m for m in TWO_MONTHS if f"archives_verified [{m}]" in message] == failing, (name, message)
+        assert f"ALPACAUSDT-4h-{failing[0]}{day}.zip is in the bucket listing ({standin.listing_url})" in message
+        url = f"{standin.data_url}/typo/data/spot/{frequency}/klines/ALPACAUSDT/4h/ALPACAUSDT-4h-{failing[0]}{day}.zip"
+        assert f"GET {url}.CHECKSUM answered 404; check BINANCE_DATA_URL" in message
+        for month in failing:
+            for symbol, entry in manifest(lake, month).items():
+                traded = market.expected(symbol, "4h", month)["rows"] > 0
+                assert entry["status"] == ("failed" if traded else "absent"), (name, month, symbol, entry)
+    assert not (tmp_path / "cold" / "csv").exists()  # normalized_csv never ran on the empty months
+    assert {p: p.read_bytes() for p in (tmp_path / "good" / "csv").rglob("*.csv")} == csvs_before  # kept
+    assert {e["status"] for e in manifest(tmp_path / "good", TWO_MONTHS[0]).values()} == {"ok", "absent"}
+
+
+def _typo_binance(standin) -> BinanceResource:
+    """The archive host URL with a typo (every archive answers 404); the listing and API URLs are right."""
+    return BinanceResource(data_url=standin.data_url + "/typo", listing_url=standin.listing_url,
+                           api_url=standin.api_url, download_workers=8)  # fmt: skip
+
+
+def _weekly(standin, market, tmp_path, symbols):
+    market.listing_intervals = (*market.listing_intervals, "1w")
+    lake = make_resources(standin, tmp_path, interval="1w", pair_mode="symbols", symbols=symbols)
+    run_assets([pair_universe], lake)
+    return lake
+
+
+def test_a_month_all_absent_is_confirmed_by_the_listing_or_fails(standin, market, tmp_path):
+    """1w has no daily archives: a wrong URL makes every pair absent. The listing of a few pairs shows their
+    archives: they failed. When that listing cannot be read the whole month fails; when it agrees, absent stays."""
+    lake = _weekly(standin, market, tmp_path / "a", ["BTCUSDT", "ETHUSDT"])
+    lake["binance"] = _typo_binance(standin)
+    message = _failure(run_assets(RAW, lake, ["2025-01"], raise_on_error=False))
+    assert "BTCUSDT-1w-2025-01.zip is in the bucket listing" in message and "check BINANCE_DATA_URL" in message
+    assert {e["status"] for e in json.loads((tmp_path / "a/raw/spot/1w/2025-01/_manifest.json").read_text())[
+        "pairs"].values()} == {"failed"}  # fmt: skip
+
+    standin.faults.always("/bucket", 403)  # the listing is unavailable too
+    message = _failure(run_assets(RAW, lake, ["2025-02"], raise_on_error=False))
+    assert "every one of the 2 pairs came back absent (404) for 2025-02" in message
+    assert "bucket listing that could confirm it failed" in message and "HTTP 403" in message
+    assert f"{standin.data_url}/typo/data/spot/monthly/klines/BTCUSDT/1w/BTCUSDT-1w-2025-02.zip" in message
+    standin.faults.clear()
+
+    lake = _weekly(standin, market, tmp_path / "b", ["SYRUPUSDT"])  # listed 2025-05-14: nothing in April
+    standin.reset_stats()
+    assert run_assets(RAW, lake, ["2025-04"]).success
+    assert json.loads((tmp_path / "b/raw/spot/1w/2025-04/_manifest.json").read_text())["pairs"]["SYRUPUSDT"][
+        "status"] == "absent"  # fmt: skip
+    assert any("SYRUPUSDT-1w-2025-04" in p for p in standin.stats()["listing_prefixes"])  # it was confirmed

@@ -23,6 +23,8 @@ def archives_verified(entries: dict[str, PairMonth], verified: dict[str, bool]) 
     ok = sum(1 for e in entries.values() if e.status == OK)
     passed = not failed and not mismatched
     text = "all archives verified" if passed else f"failed: {failed[:20]}; sha256 mismatch on disk: {mismatched[:20]}"
+    if failed:  # the first few errors name the archive, the URL and what to do
+        text += "".join(f"\n  {s}: {entries[s].error}" for s in failed[:3])
     return Outcome(
         "archives_verified", passed, "ERROR", text,
         {"files_ok": ok, "files_failed": len(failed), "sha256_mismatches": len(mismatched)},
