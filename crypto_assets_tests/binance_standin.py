@@ -756,14 +756,14 @@ class Faults:
         """Remove every fault."""
         with self._lock:
             self._once: list[_OnceRule] = []
-            self._always: list[tuple[str, int, int | None]] = []
+            self._always: list[tuple[str, int, int | None, tuple[str, ...] | None]] = []
             self.checksum_mismatches: set[tuple[str, str, str]] = set()
             self.corrupt_zips: set[tuple[str, str, str]] = set()
             self.evil_names: list[str] = []
             self.geo_blocked = False
             self.hostile_zips: dict[tuple[str, str, str], str] = {}
             self.hostile_checksums: dict[tuple[str, str, str], str] = {}
-            self._stalls: list[tuple[str, float]] = []
+            self._stalls: list[tuple[str, float, tuple[str, ...] | None]] = []
 
     def geo_block(self) -> None:
         """Every REST API request answers HTTP 451 with Binance's geo-block body; archives and listing still work."""
@@ -785,14 +785,16 @@ class Faults:
         with self._lock:
             self.hostile_checksums[(symbol, interval, period)] = kind
 
-    def stall(self, path_substring: str, seconds: float) -> None:
-        """Every request whose path contains ``path_substring`` waits ``seconds`` before any byte is answered."""
+    def stall(self, path_substring: str, seconds: float, kinds: tuple[str, ...] | None = None) -> None:
+        """Every request (of ``kinds``, default all) whose path contains ``path_substring`` waits ``seconds`` before
+        any byte is answered."""
         with self._lock:
-            self._stalls.append((path_substring, seconds))
+            self._stalls.append((path_substring, seconds, None if kinds is None else tuple(kinds)))
 
-    def stall_for(self, path: str) -> float:
+    def stall_for(self, kind: str, path: str) -> float:
         with self._lock:
-            return max((sec for sub, sec in self._stalls if sub in path), default=0.0)
+            return max((sec for sub, sec, kinds in self._stalls if sub in path and (kinds is None or kind in kinds)),
+                       default=0.0)  # fmt: skip
 
     def fail_once(self, fraction: float, status: int = 503, kinds: tuple[str, ...] = ("zip", "checksum")) -> None:
         """That fraction of distinct paths answers ``status`` the first time, then normally."""
@@ -810,11 +812,12 @@ class Faults:
         with self._lock:
             self._once.append(_OnceRule("reset", fraction, tuple(kinds)))
 
-    def always(self, path_substring: str, status: int = 503, retry_after: int | None = None) -> None:
-        """Every request whose path (query included) contains ``path_substring`` answers ``status`` (with
-        ``Retry-After`` when given)."""
+    def always(self, path_substring: str, status: int = 503, retry_after: int | None = None,
+               kinds: tuple[str, ...] | None = None) -> None:  # fmt: skip
+        """Every request (of ``kinds``, default all) whose path (query included) contains ``path_substring`` answers
+        ``status`` (with ``Retry-After`` when given)."""
         with self._lock:
-            self._always.append((path_substring, status, retry_after))
+            self._always.append((path_substring, status, retry_after, None if kinds is None else tuple(kinds)))
 
     def checksum_mismatch(self, symbol: str, interval: str, period: str) -> None:
         """That archive's CHECKSUM names a wrong hash (the zip itself is fine)."""
@@ -834,8 +837,8 @@ class Faults:
     def status_for(self, kind: str, path: str) -> tuple[int, dict[str, str]] | None:
         """(status, headers) when a fault answers this request instead of the service, else None."""
         with self._lock:
-            for substring, status, retry_after in self._always:
-                if substring in path:
+            for substring, status, retry_after, kinds in self._always:
+                if substring in path and (kinds is None or kind in kinds):
                     return status, {} if retry_after is None else {"Retry-After": str(retry_after)}
             for i, rule in enumerate(self._once):
                 if rule.action != "reset" and rule.applies(f"{rule.action}{i}", kind, path):
@@ -1038,7 +1041,7 @@ class StandIn:
         kind = _kind(path)
         if self.latency:
             time.sleep(self.latency)
-        if stall := self.faults.stall_for(target):
+        if stall := self.faults.stall_for(kind, target):
             time.sleep(stall)
         if kind == "api" and self.faults.geo_blocked:
             return _Answer(451, GEO_BLOCK_BODY, "application/json"), False

@@ -434,3 +434,88 @@ def test_a_month_all_absent_is_confirmed_by_the_listing_or_fails(standin, market
     assert json.loads((tmp_path / "b/raw/spot/1w/2025-04/_manifest.json").read_text())["pairs"]["SYRUPUSDT"][
         "status"] == "absent"  # fmt: skip
     assert any("SYRUPUSDT-1w-2025-04" in p for p in standin.stats()["listing_prefixes"])  # it was confirmed
+
+
+def _quick_binance(standin, **kw) -> BinanceResource:
+    """The stand-in with two retries, short backoff and a 1 s read timeout, so persistent failures end quickly."""
+    return BinanceResource(data_url=standin.data_url, listing_url=standin.listing_url, api_url=standin.api_url,
+                           download_workers=8, retries=2, backoff=0.01, read_timeout=1.0, **kw)  # fmt: skip
+
+
+# (symbol, what is wrong with its 2025-02 archive, what the month's error must say about it)
+HOSTILE_RAW = [
+    ("BTCUSDT", "zip:no_member", "BTCUSDT-4h-2025-02.zip holds []; expected exactly one member"),
+    ("ETHUSDT", "zip:two_members", "BTCUSDT-4h-2025-02.zip holds [".replace("BTC", "ETH")),
+    ("BNBUSDT", "zip:other_name", "BNBUSDT-4h-2025-02.zip holds ['klines.csv']; expected exactly one member named"),
+    ("SOLUSDT", "zip:bomb", "SOLUSDT-4h-2025-02.zip: member SOLUSDT-4h-2025-02.csv claims 67108864 bytes"),
+    ("XRPUSDT", "zip:empty_csv", "XRPUSDT-4h-2025-02.zip holds an empty CSV; expected at least one kline row"),
+    ("DOGEUSDT", "checksum:malformed", "CHECKSUM of DOGEUSDT-4h-2025-02.zip reads"),
+    ("USDCUSDT", "checksum:other_name", "CHECKSUM of USDCUSDT-4h-2025-02.zip names 'USDCUSDT-4h-2025-03.zip'"),
+    ("PAXGUSDT", "http:503", "PAXGUSDT/4h/PAXGUSDT-4h-2025-02.zip answered HTTP 503 after retries"),
+    ("FETUSDT", "http:418", "FETUSDT/4h/FETUSDT-4h-2025-02.zip answered HTTP 418 after retries"),
+    ("AXSUSDT", "stall", "AXSUSDT/4h/AXSUSDT-4h-2025-02.zip failed after its retries"),
+]
+
+
+def test_hostile_archives_and_persistent_failures_fail_their_month_by_name_the_rest_lands(standin, market, tmp_path):
+    lake = {**make_resources(standin, tmp_path), "binance": _quick_binance(standin)}
+    run_assets([pair_universe], lake)
+    for symbol, fault, _ in HOSTILE_RAW:
+        kind, _, what = fault.partition(":")
+        if kind == "zip":
+            standin.faults.hostile_zip(symbol, "4h", "2025-02", what)
+        elif kind == "checksum":
+            standin.faults.hostile_checksum(symbol, "4h", "2025-02", what)
+        elif kind == "http":
+            standin.faults.always(f"{symbol}-4h-2025-02.zip", int(what), kinds=("zip",))  # its CHECKSUM answers
+        else:
+            standin.faults.stall(f"{symbol}-4h-2025-02.zip", 2.5, kinds=("zip",))  # past the 1 s read timeout
+    months = ["2025-02", "2025-03"]
+    message = _failure(run_assets(INGEST, lake, months, raise_on_error=False))
+    assert "archives_verified [2025-02]" in message and "archives_verified [2025-03]" not in message, message
+    pairs = manifest(tmp_path, "2025-02")
+    for symbol, fault, said in HOSTILE_RAW:
+        assert pairs[symbol]["status"] == "failed", (symbol, pairs[symbol])
+        assert said in pairs[symbol]["error"], (fault, pairs[symbol]["error"])
+        assert not Layout.at(tmp_path, "4h").raw_file(Month(2025, 2), f"{symbol}-4h-2025-02.zip").exists()
+    assert f"{HOSTILE_RAW[0][0]}: " in message  # the run's error quotes the first errors themselves
+    # every fault fired: the stand-in answered each hostile archive, the persistent ones on every retry
+    by_path = standin.stats()["by_path"]
+    zip_path = "/data/spot/monthly/klines/{0}/4h/{0}-4h-2025-02.zip"
+    for symbol in ("PAXGUSDT", "FETUSDT"):
+        assert by_path[zip_path.format(symbol)] == 3, symbol  # first try + 2 retries
+    for symbol in ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT"):
+        assert by_path[zip_path.format(symbol)] == 1, symbol  # refused after one download, not retried
+    for symbol in ("DOGEUSDT", "USDCUSDT"):
+        assert zip_path.format(symbol) not in by_path and by_path[zip_path.format(symbol) + ".CHECKSUM"] == 1
+    # the rest of the run landed and stays: every other archive of both months, verified
+    hostile = {s for s, _, _ in HOSTILE_RAW}
+    for month in months:
+        for symbol, entry in manifest(tmp_path, month).items():
+            if month == "2025-02" and symbol in hostile:
+                continue
+            truth = market.archive_digest(symbol, "4h", month)
+            assert entry["status"] == ("ok" if truth else "absent"), (month, symbol, entry)
+            if truth:
+                path = Layout.at(tmp_path, "4h").raw_file(Month.parse(month), f"{symbol}-4h-{month}.zip")
+                assert hashlib.sha256(path.read_bytes()).hexdigest() == truth[0]
+
+
+def test_unreadable_csvs_fail_their_month_with_file_and_line_and_other_months_are_written(standin, market, tmp_path):
+    lake = {**make_resources(standin, tmp_path), "binance": _quick_binance(standin)}
+    run_assets([pair_universe], lake)
+    standin.faults.hostile_zip("UNIUSDT", "4h", "2025-04", "non_ascii")
+    standin.faults.hostile_zip("JUPUSDT", "4h", "2025-05", "wrong_fields")
+    months = ["2025-04", "2025-05", "2025-06"]
+    message = _failure(run_assets(INGEST, lake, months, raise_on_error=False), "normalized_csv")
+    assert "rows_match_archives [2025-04]" in message and "rows_match_archives [2025-05]" in message, message
+    assert "[2025-06]" not in message
+    assert "UNIUSDT-4h-2025-04.zip line 3:" in message, message
+    assert "is malformed (open='\ufffd\ufffd" in message  # the two bytes of an é, shown as not ASCII
+    assert "JUPUSDT-4h-2025-05.zip line 3:" in message and "11 fields" in message, message
+    for month in months:
+        assert {e["status"] for e in manifest(tmp_path, month).values()} <= {"ok", "absent"}  # the archives stay
+    written = {s for s in universe_symbols(tmp_path) if market.expected(s, "4h", "2025-06")["rows"]}
+    assert {p.stem for p in (tmp_path / "csv/4h/2025-06").glob("*.csv")} == written  # the clean month is complete
+    assert not (tmp_path / "csv/4h/2025-04/UNIUSDT.csv").exists()
+    assert not (tmp_path / "csv/4h/2025-05/JUPUSDT.csv").exists()

@@ -4,6 +4,7 @@ import time
 
 import dagster as dg
 
+from crypto_assets.binance.archives import ArchiveError
 from crypto_assets.binance.klines import MalformedKlineError
 from crypto_assets.binance.universe import Universe
 from crypto_assets.checks import emit_month_checks, month_check_specs
@@ -128,8 +129,10 @@ def normalized_csv(context: dg.AssetExecutionContext, lake: LakeResource):
     for month in run_months(context):
         try:
             result = normalize_month(lake.layout, month)
-        except MalformedKlineError as exc:
-            raise dg.Failure(f"normalized_csv {month}: {exc}") from exc
+        except (MalformedKlineError, ArchiveError) as exc:  # that month fails its checks; the other months still land
+            context.log.error(f"normalized_csv {month}: {exc}")
+            outcomes += [(str(month), quality.csv_unreadable(name, str(exc))) for name in CSV_CHECKS]
+            continue
         context.add_asset_metadata(
             {"rows": result.rows, "symbols": result.symbols, "duplicates_dropped": result.duplicates_dropped,
              "pairs_rebuilt": result.rebuilt, "pairs_daily_sourced": result.daily_sourced, "seconds": result.seconds,

@@ -48,6 +48,15 @@ def csv_rows_match_archives(per_symbol: dict[str, dict]) -> Outcome:
     )  # fmt: skip
 
 
+def csv_unreadable(check: str, error: str) -> Outcome:
+    """A month whose archives could not be normalized (a malformed row, an unreadable member) fails ``check``."""
+    return Outcome(
+        check, False, "ERROR",
+        f"{error}. The month's CSVs are incomplete; re-run it once Binance republishes the archive",
+        {"pairs_unreadable": 1},
+    )  # fmt: skip
+
+
 def csv_open_times_on_grid(per_symbol: dict[str, dict]) -> Outcome:
     """Every open_time is inside the month (enforced while normalizing) and on the interval's grid."""
     off = {s: p["off_grid"] for s, p in per_symbol.items() if p["off_grid"]}
