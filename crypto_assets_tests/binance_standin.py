@@ -847,6 +847,11 @@ class Faults:
                     return rule.status, headers
         return None
 
+    def fired(self) -> list[tuple[str, int, list[str]]]:
+        """Per once-rule, in the order added: (action, status, the paths it fired on)."""
+        with self._lock:
+            return [(r.action, r.status, sorted(r.fired)) for r in self._once]
+
     def cut_body(self, kind: str, path: str) -> bool:
         """Whether this successful answer is cut off mid-body (consumes the once)."""
         with self._lock:

@@ -91,10 +91,17 @@ def test_listed_mid_month_pair_starts_at_its_first_candle(standin, market, lake,
 def test_faults_lose_nothing_and_bad_archives_fail_by_name(standin, market, lake, tmp_path):
     standin.faults.fail_once(0.2, status=503)
     standin.faults.rate_limit_once(0.1, retry_after=1)
-    standin.faults.reset_once(0.05)
+    standin.faults.reset_once(0.3)  # of ~15 zips: 5% picked none
     standin.faults.checksum_mismatch("ETHUSDT", "4h", "2025-02")
     standin.faults.corrupt_zip("SOLUSDT", "4h", "2025-02")
     result = run_assets(INGEST, lake, ["2025-02"], raise_on_error=False)
+    by_path = standin.stats()["by_path"]
+    fired = standin.faults.fired()
+    assert [(action, status) for action, status, _ in fired] == [("fail", 503), ("rate_limit", 429), ("reset", 503)]
+    for action, _, paths in fired:  # each fault fired, and each path it hit was asked again and answered
+        assert paths, f"the {action} fault never fired"
+        for target in paths:
+            assert by_path[target] >= 2, (action, target, by_path.get(target))
     assert not result.success
     message = result.failure_data_for_node("raw_monthly_klines").error.message
     assert "archives_verified [2025-02]" in message and "ETHUSDT" in message and "SOLUSDT" in message
@@ -170,19 +177,45 @@ def test_single_run_backfill_of_three_months_is_one_run(standin, lake, tmp_path)
     assert {("archives_verified", m) for m in parts} <= checks  # one check result per month
 
 
-def test_output_is_identical_under_another_time_zone(standin, lake, tmp_path):
-    run_assets(INGEST, lake, ["2025-01"])
-    other = tmp_path / "ny"
-    env = {**os.environ, **standin.env(), "TZ": "America/New_York", "CRYPTO_DATA_DIR": str(other),
-           "CRYPTO_SYMBOLS": ",".join(universe_symbols(tmp_path)), "CRYPTO_PAIR_MODE": "symbols"}  # fmt: skip
+ZONES = ("UTC", "America/New_York", "Asia/Kolkata")  # no offset; DST (-5/-4); +5:30, a half-hour offset
+
+
+def test_output_is_identical_in_every_time_zone(standin, tmp_path, spark):
+    """The whole pipeline (dagster CLI, one process per zone, TZ set for it and its Spark JVM) gives the same CSV
+    bytes and the same Parquet rows in UTC, New York and Kolkata; 2025-01 is µs in the archives and starts at
+    local 2024-12-31 evening in New York, so a local-time slip moves rows across the month boundary."""
+    symbols = "BTCUSDT,ETHUSDT,KMDUSDT"
     cli = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "crypto_assets.definitions"]
-    subprocess.run([*cli, "--select", "pair_universe"], env=env, cwd=ROOT, check=True, capture_output=True)
-    subprocess.run([*cli, "--select", "raw_monthly_klines,normalized_csv", "--partition", "2025-01"], env=env,
-                   cwd=ROOT, check=True, capture_output=True)  # fmt: skip
-    ours = sorted((tmp_path / "csv/4h/2025-01").glob("*.csv"))
-    theirs = sorted((other / "csv/4h/2025-01").glob("*.csv"))
-    assert [p.name for p in ours] == [p.name for p in theirs] and ours
-    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(ours, theirs))
+    for zone in ZONES:
+        env = {**os.environ, **standin.env(), "TZ": zone, "CRYPTO_DATA_DIR": str(tmp_path / zone),
+               "CRYPTO_SYMBOLS": symbols, "CRYPTO_PAIR_MODE": "symbols", "SPARK_MASTER": "local[1]",
+               "CRYPTO_START_MONTH": "2024-12", "CRYPTO_END_MONTH": "2025-02"}  # fmt: skip
+        env.pop("DAGSTER_HOME", None)
+        steps = [["--select", "raw_monthly_klines,normalized_csv,parquet_candles", "--partition", "2025-01"]]
+        if zone == ZONES[0]:
+            steps.insert(0, ["--select", "pair_universe"])
+        else:  # the universe holds no time (but when it was written): one process less per zone
+            shutil.copytree(tmp_path / ZONES[0] / "universe", tmp_path / zone / "universe")
+        for select in steps:
+            done = subprocess.run([*cli, *select], env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
+            assert done.returncode == 0, (zone, select, done.stderr[-3000:])
+    csvs = {z: {p.name: p.read_bytes() for p in (tmp_path / z / "csv/4h/2025-01").glob("*.csv")} for z in ZONES}
+    assert sorted(csvs["UTC"]) == ["BTCUSDT.csv", "ETHUSDT.csv", "KMDUSDT.csv"]
+    assert csvs["America/New_York"] == csvs["UTC"] and csvs["Asia/Kolkata"] == csvs["UTC"]
+    first = csvs["UTC"]["BTCUSDT.csv"].splitlines()[1].split(b",")[:3]
+    assert first == [b"BTCUSDT", b"1735689600000", b"2025-01-01 00:00:00"]
+
+    from pyspark.sql import functions as F
+
+    def rows(zone: str) -> list[tuple]:
+        frame = spark.read.parquet(str(tmp_path / zone / "parquet/4h"))
+        frame = frame.withColumn("timestamp", F.unix_millis("timestamp"))  # an instant, whatever the session zone
+        return sorted(tuple(r) for r in frame.collect())
+
+    utc = rows("UTC")
+    assert len(utc) == sum(len(c.splitlines()) - 1 for c in csvs["UTC"].values())
+    assert min(r[0] for r in utc) == 1735689600000 and {(r[-2], r[-1]) for r in utc} == {(2025, 1)}
+    assert rows("America/New_York") == utc and rows("Asia/Kolkata") == utc
 
 
 def test_a_hostile_listing_never_writes_outside_the_data_dir(standin, tmp_path):

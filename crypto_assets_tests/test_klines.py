@@ -106,8 +106,9 @@ def test_malformed_rows_name_file_line_and_text(tmp_path, change, message):
 
 def test_conflicting_rows_for_one_open_time_are_an_error(tmp_path):
     rows = real_csv("2024-12").split(b"\n")[:4]
-    other = rows[2].replace(b",0", b",0", 1).rsplit(b",", 2)[0] + b",1.00000000,0"
-    with pytest.raises(MalformedKlineError, match="appears again with different values"):
+    other = rows[2].rsplit(b",", 2)[0] + b",1.00000000,0"  # the same open time, another taker_buy_quote
+    assert other != rows[2] and other.split(b",")[0] == rows[2].split(b",")[0]
+    with pytest.raises(MalformedKlineError, match=r"^part0\.csv line 5: .*appears again with different values"):
         normalize(tmp_path, b"\n".join([*rows, other]))
 
 
