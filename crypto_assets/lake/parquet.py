@@ -2,7 +2,9 @@
 
 One call writes any number of months in one Spark job: one read of all their CSV folders, one shuffle that puts
 each month in its own task (sorted by symbol, timestamp), one partitioned write with dynamic partition overwrite,
-so writing month M replaces exactly ``year=Y/month=M`` and leaves every other month's files untouched.
+so writing month M replaces exactly ``year=Y/month=M`` and leaves every other month's files untouched. Spark writes
+into a staging root and each month folder is then swapped in by renames (``lake/swap.py``): a killed run leaves
+every month old or new.
 
 After the data, each month folder gets a marker ``_crypto_month.json`` (Spark ignores ``_`` files) holding the
 fingerprint of the CSV manifest it was built from and the month's quality summary. A later call skips a month whose
@@ -18,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from functools import reduce
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
+from crypto_assets.lake import swap
 from crypto_assets.lake.csv import read_csv_manifest
 from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.layout import Layout
@@ -171,6 +173,7 @@ def write_months(
     """
     results: dict[Month, MonthWrite] = {}
     to_write: dict[Month, str] = {}
+    swap.recover(layout.parquet_root)  # a run killed mid-swap: put back the months it had moved aside
     for month in dict.fromkeys(months):
         pairs = read_csv_manifest(layout, month)
         fingerprint = _fingerprint(layout, month, pairs)
@@ -293,13 +296,14 @@ def _write(session: SparkSession, layout: Layout, months: list[Month]) -> None:
             .option("partitionOverwriteMode", "dynamic")
             .option("compression", "snappy")
             .partitionBy("year", "month")
-            .parquet(str(layout.parquet_root))
+            .parquet(str(swap.staging_root(layout.parquet_root)))  # swapped in month by month: see lake/swap.py
         )
     except Exception as error:
         problem = _explain_failure(error)
         if problem is None:
             raise
         raise MalformedCsvError(problem) from error
+    swap.swap_in(layout.parquet_root, [str(layout.parquet_dir(m).relative_to(layout.parquet_root)) for m in months])
 
 
 def _read_csv(session: SparkSession, folders: list[str]) -> DataFrame:
@@ -402,8 +406,4 @@ def _file_stats(layout: Layout, month: Month) -> tuple[int, int]:
 
 
 def _remove_partition(layout: Layout, month: Month) -> None:
-    folder = layout.parquet_dir(month)
-    if folder.exists():
-        shutil.rmtree(folder)
-    if folder.parent.exists() and not any(folder.parent.iterdir()):
-        folder.parent.rmdir()
+    swap.remove(layout.parquet_root, str(layout.parquet_dir(month).relative_to(layout.parquet_root)))
