@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from crypto_assets.binance.archives import open_member
 from crypto_assets.binance.klines import normalize_pair_month
+from crypto_assets.lake.leftovers import remove_dead_temp_files
 from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.lake.raw import OK, PairMonth, read_manifest
 from crypto_assets.layout import MANIFEST, Layout
@@ -44,6 +45,7 @@ def normalize_month(layout: Layout, month: Month) -> NormalizeResult:
     Raises MalformedKlineError (file, line, text) on the first malformed row; CSVs already written stay valid.
     """
     started = time.perf_counter()
+    remove_dead_temp_files(layout.csv_dir(month))  # a killed run's half-written files
     raw = {s: e for s, e in read_manifest(layout, month).items() if e.status == OK}
     previous = read_csv_manifest(layout, month)
     pairs: dict[str, dict] = {}

@@ -34,6 +34,7 @@ from pathlib import Path
 from crypto_assets.binance.archives import ArchiveError, archive_name, archive_path, monthly_prefix
 from crypto_assets.binance.client import BinanceClient, BinanceHTTPError
 from crypto_assets.binance.listing import ListedObject
+from crypto_assets.lake.leftovers import remove_dead_temp_files
 from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.layout import Layout
 from crypto_assets.months import DAILY_INTERVALS, Month, utc_today
@@ -181,6 +182,8 @@ def fetch_months(
             results[month][symbol] = entry
             done += 1
 
+    for month in months:  # a killed run's partial downloads
+        remove_dead_temp_files(layout.raw_dir(month))
     # Which pairs have daily files on disk, from one directory listing per month (not a glob per pair and month).
     daily_on_disk = {m: _pairs_with_daily_files(layout, m) for m in months}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
