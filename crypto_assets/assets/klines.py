@@ -50,8 +50,10 @@ class _Progress:
 
 Each file's sha256 is checked against Binance's current `.CHECKSUM`; a file already on disk that still matches is
 not downloaded again. Months Binance has not published as a monthly archive yet come from the daily archives (and
-are replaced once the monthly one appears). A 404 means the pair had no candles that month (`absent`). Files
-that still fail after retries are listed and fail the run, while every good file is kept.
+are replaced once the monthly one appears). A 404 for an archive the bucket listing does not show means the pair
+had no candles that month (`absent`); one the listing shows is `failed`, and a month where every pair came back
+absent is checked against the listing. Files that still fail after retries are listed and fail the run, while
+every good file is kept.
 
 Layout: `raw/spot/{interval}/{YYYY-MM}/` with a `_manifest.json` (status, source, sha256, bytes per pair).""",
         )
