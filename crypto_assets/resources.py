@@ -19,10 +19,17 @@ class BinanceResource(dg.ConfigurableResource):
     api_url: str
     download_workers: int = 32
     synthetic: bool = False  # CRYPTO_DEMO: the URLs serve the local stand-in's made-up market
+    retries: int = 6  # per request, for connection errors, 5xx, 429 and 418
+    backoff: float = 0.25  # seconds before the first retry, doubling
+    read_timeout: float = 60.0  # seconds without a byte before a request is retried
     _client: BinanceClient | None = PrivateAttr(default=None)
 
+    def _new_client(self) -> BinanceClient:
+        return BinanceClient(self.data_url, self.listing_url, self.api_url, pool_size=self.download_workers,
+                             retries=self.retries, backoff=self.backoff, timeout=(10.0, self.read_timeout))  # fmt: skip
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._client = BinanceClient(self.data_url, self.listing_url, self.api_url, pool_size=self.download_workers)
+        self._client = self._new_client()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._client is not None:
@@ -31,7 +38,7 @@ class BinanceResource(dg.ConfigurableResource):
     @property
     def client(self) -> BinanceClient:
         if self._client is None:  # used outside a run (e.g. in a test): make one on first use
-            self._client = BinanceClient(self.data_url, self.listing_url, self.api_url, pool_size=self.download_workers)
+            self._client = self._new_client()
         return self._client
 
 

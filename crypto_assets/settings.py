@@ -60,7 +60,7 @@ class Settings:
             data_url=_url("BINANCE_DATA_URL", get("BINANCE_DATA_URL", d.data_url)),
             listing_url=_url("BINANCE_LISTING_URL", get("BINANCE_LISTING_URL", d.listing_url)),
             api_url=_url("BINANCE_API_URL", get("BINANCE_API_URL", d.api_url)),
-            data_dir=get("CRYPTO_DATA_DIR", d.data_dir) or d.data_dir,
+            data_dir=_local_dir("CRYPTO_DATA_DIR", get("CRYPTO_DATA_DIR", d.data_dir) or d.data_dir),
             interval=_choice("CRYPTO_INTERVAL", get("CRYPTO_INTERVAL", d.interval), INTERVALS),
             start_month=_month("CRYPTO_START_MONTH", get("CRYPTO_START_MONTH", d.start_month)),
             end_month=_month("CRYPTO_END_MONTH", get("CRYPTO_END_MONTH", d.end_month), optional=True),
@@ -93,6 +93,15 @@ def parse_symbols(name: str, text: str) -> tuple[str, ...]:
         if not SYMBOL_RE.match(symbol):
             raise SettingsError(f"{name} contains {symbol!r}; expected Binance symbols matching {SYMBOL_RE.pattern}")
     return symbols
+
+
+def _local_dir(name: str, value: str) -> str:
+    if "://" in value:  # the Dagster side reads manifests and swaps months through local paths
+        raise SettingsError(
+            f"{name}={value!r} is a URI; expected a POSIX path (on a cluster: one every Spark node mounts at the same "
+            "place, e.g. an NFS mount). HDFS/S3A URIs are not supported"
+        )
+    return value
 
 
 def _url(name: str, value: str) -> str:

@@ -72,6 +72,14 @@ FIXTURES = Path(__file__).parent / "fixtures" / "real"
 REAL_ARCHIVES = {("BTCUSDT", "5m", "2024-12"), ("BTCUSDT", "5m", "2025-01")}
 ZIP_CACHE_BYTES = 512 << 20
 KINDS = ("zip", "checksum", "listing", "api", "other")
+# What api.binance.com answers from a restricted location (the US among them), to every REST endpoint.
+GEO_BLOCK_BODY = (
+    b'{"code": 0, "msg": "Service unavailable from a restricted location according to \'b. Eligibility\' in '
+    b"https://www.binance.com/en/terms. Please contact customer service if you believe you received this message "
+    b'in error."}'
+)
+HOSTILE_ZIPS = ("no_member", "two_members", "other_name", "bomb", "empty_csv", "non_ascii", "wrong_fields")
+HOSTILE_CHECKSUMS = ("malformed", "other_name")
 
 # Rough price levels and daily volatility, so the synthetic candles look like the asset they are named after.
 _BASE_PRICES = {
@@ -748,10 +756,45 @@ class Faults:
         """Remove every fault."""
         with self._lock:
             self._once: list[_OnceRule] = []
-            self._always: list[tuple[str, int]] = []
+            self._always: list[tuple[str, int, int | None, tuple[str, ...] | None]] = []
             self.checksum_mismatches: set[tuple[str, str, str]] = set()
             self.corrupt_zips: set[tuple[str, str, str]] = set()
             self.evil_names: list[str] = []
+            self.geo_blocked = False
+            self.hostile_zips: dict[tuple[str, str, str], str] = {}
+            self.hostile_checksums: dict[tuple[str, str, str], str] = {}
+            self._stalls: list[tuple[str, float, tuple[str, ...] | None]] = []
+
+    def geo_block(self) -> None:
+        """Every REST API request answers HTTP 451 with Binance's geo-block body; archives and listing still work."""
+        with self._lock:
+            self.geo_blocked = True
+
+    def hostile_zip(self, symbol: str, interval: str, period: str, kind: str) -> None:
+        """That archive is served as ``kind`` (one of HOSTILE_ZIPS), with a CHECKSUM (and listing size) that
+        match the hostile bytes, so only the pipeline's own guards can refuse it."""
+        if kind not in HOSTILE_ZIPS:
+            raise ValueError(f"hostile zip {kind!r} is unknown; expected one of {HOSTILE_ZIPS}")
+        with self._lock:
+            self.hostile_zips[(symbol, interval, period)] = kind
+
+    def hostile_checksum(self, symbol: str, interval: str, period: str, kind: str) -> None:
+        """That archive's CHECKSUM is ``malformed`` (not ``<64 hex>  <name>``) or names ``other_name``."""
+        if kind not in HOSTILE_CHECKSUMS:
+            raise ValueError(f"hostile checksum {kind!r} is unknown; expected one of {HOSTILE_CHECKSUMS}")
+        with self._lock:
+            self.hostile_checksums[(symbol, interval, period)] = kind
+
+    def stall(self, path_substring: str, seconds: float, kinds: tuple[str, ...] | None = None) -> None:
+        """Every request (of ``kinds``, default all) whose path contains ``path_substring`` waits ``seconds`` before
+        any byte is answered."""
+        with self._lock:
+            self._stalls.append((path_substring, seconds, None if kinds is None else tuple(kinds)))
+
+    def stall_for(self, kind: str, path: str) -> float:
+        with self._lock:
+            return max((sec for sub, sec, kinds in self._stalls if sub in path and (kinds is None or kind in kinds)),
+                       default=0.0)  # fmt: skip
 
     def fail_once(self, fraction: float, status: int = 503, kinds: tuple[str, ...] = ("zip", "checksum")) -> None:
         """That fraction of distinct paths answers ``status`` the first time, then normally."""
@@ -769,10 +812,12 @@ class Faults:
         with self._lock:
             self._once.append(_OnceRule("reset", fraction, tuple(kinds)))
 
-    def always(self, path_substring: str, status: int = 503) -> None:
-        """Every request whose path (query included) contains ``path_substring`` answers ``status``."""
+    def always(self, path_substring: str, status: int = 503, retry_after: int | None = None,
+               kinds: tuple[str, ...] | None = None) -> None:  # fmt: skip
+        """Every request (of ``kinds``, default all) whose path (query included) contains ``path_substring`` answers
+        ``status`` (with ``Retry-After`` when given)."""
         with self._lock:
-            self._always.append((path_substring, status))
+            self._always.append((path_substring, status, retry_after, None if kinds is None else tuple(kinds)))
 
     def checksum_mismatch(self, symbol: str, interval: str, period: str) -> None:
         """That archive's CHECKSUM names a wrong hash (the zip itself is fine)."""
@@ -792,15 +837,20 @@ class Faults:
     def status_for(self, kind: str, path: str) -> tuple[int, dict[str, str]] | None:
         """(status, headers) when a fault answers this request instead of the service, else None."""
         with self._lock:
-            for substring, status in self._always:
-                if substring in path:
-                    return status, {}
+            for substring, status, retry_after, kinds in self._always:
+                if substring in path and (kinds is None or kind in kinds):
+                    return status, {} if retry_after is None else {"Retry-After": str(retry_after)}
             for i, rule in enumerate(self._once):
                 if rule.action != "reset" and rule.applies(f"{rule.action}{i}", kind, path):
                     rule.fired.add(path)
                     headers = {"Retry-After": str(rule.retry_after)} if rule.action == "rate_limit" else {}
                     return rule.status, headers
         return None
+
+    def fired(self) -> list[tuple[str, int, list[str]]]:
+        """Per once-rule, in the order added: (action, status, the paths it fired on)."""
+        with self._lock:
+            return [(r.action, r.status, sorted(r.fired)) for r in self._once]
 
     def cut_body(self, kind: str, path: str) -> bool:
         """Whether this successful answer is cut off mid-body (consumes the once)."""
@@ -820,9 +870,35 @@ class Faults:
             if name == "clear":
                 continue
             if name not in {"fail_once", "rate_limit_once", "reset_once", "always", "checksum_mismatch",
-                            "corrupt_zip", "evil_listing"}:  # fmt: skip
+                            "corrupt_zip", "evil_listing", "geo_block", "hostile_zip", "hostile_checksum",
+                            "stall"}:  # fmt: skip
                 raise ValueError(f"unknown fault {name!r}; expected a Faults method name")
             getattr(self, name)(**kwargs)
+
+
+@functools.lru_cache(maxsize=8)  # the bomb takes ~0.3 s to deflate; its CHECKSUM, listing and GET reuse it
+def _hostile_zip(kind: str, name: str, csv: bytes) -> bytes:
+    """A zip of ``kind`` (see HOSTILE_ZIPS) standing in for the archive ``name`` whose real member is ``csv``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        if kind == "two_members":
+            archive.writestr(f"{name}.csv", csv)
+            archive.writestr("README.txt", b"extra member")
+        elif kind == "other_name":
+            archive.writestr("klines.csv", csv)
+        elif kind == "bomb":  # 64 MB of one byte deflates to ~64 KB: a ratio no kline CSV has
+            archive.writestr(f"{name}.csv", b"1" * (64 << 20), compresslevel=9)
+        elif kind == "empty_csv":
+            archive.writestr(f"{name}.csv", b"")
+        elif kind == "non_ascii":
+            lines = csv.split(b"\n")
+            lines[2] = lines[2].replace(b",", ",\u00e9".encode(), 1)
+            archive.writestr(f"{name}.csv", b"\n".join(lines))
+        elif kind == "wrong_fields":
+            lines = csv.split(b"\n")
+            lines[2] = lines[2].rsplit(b",", 1)[0]  # 11 fields
+            archive.writestr(f"{name}.csv", b"\n".join(lines))
+    return buffer.getvalue()  # "no_member": an empty zip
 
 
 # --- the HTTP server -------------------------------------------------------------------------------------------------
@@ -970,6 +1046,10 @@ class StandIn:
         kind = _kind(path)
         if self.latency:
             time.sleep(self.latency)
+        if stall := self.faults.stall_for(kind, target):
+            time.sleep(stall)
+        if kind == "api" and self.faults.geo_blocked:
+            return _Answer(451, GEO_BLOCK_BODY, "application/json"), False
         fault = self.faults.status_for(kind, target) if kind != "other" else None
         if fault is not None:
             return _error(kind, *fault), False
@@ -1007,14 +1087,20 @@ class StandIn:
         return symbol, interval, period, checksum
 
     def served_zip(self, symbol: str, interval: str, period: str) -> bytes | None:
-        """The zip bytes as served, ``corrupt_zip`` applied."""
+        """The zip bytes as served, ``corrupt_zip`` and ``hostile_zip`` applied."""
         body = self.market.archive_zip(symbol, interval, period)
         if body is not None and (symbol, interval, period) in self.faults.corrupt_zips:
             body = body[: len(body) * 2 // 3]
+        hostile = self.faults.hostile_zips.get((symbol, interval, period))
+        if body is not None and hostile:
+            body = _hostile_zip(
+                hostile, f"{symbol}-{interval}-{period}", self.market.archive_csv(symbol, interval, period)
+            )
         return body
 
     def _served_digest(self, symbol: str, interval: str, period: str) -> tuple[str, str, int] | None:
-        if (symbol, interval, period) in self.faults.corrupt_zips:
+        key = (symbol, interval, period)
+        if key in self.faults.corrupt_zips or key in self.faults.hostile_zips:
             body = self.served_zip(symbol, interval, period)
             return body and (hashlib.sha256(body).hexdigest(), hashlib.md5(body).hexdigest(), len(body))
         return self.market.archive_digest(symbol, interval, period)
@@ -1026,6 +1112,11 @@ class StandIn:
         sha = digest[0]
         if (symbol, interval, period) in self.faults.checksum_mismatches:
             sha = hashlib.sha256(f"stale {sha}".encode()).hexdigest()
+        hostile = self.faults.hostile_checksums.get((symbol, interval, period))
+        if hostile == "malformed":
+            return f"{sha[:40]} {symbol}-{interval}-{period}".encode()
+        if hostile == "other_name":
+            return f"{sha}  {symbol}-{interval}-{_next_month(period[:7])}.zip".encode()
         return f"{sha}  {symbol}-{interval}-{period}.zip".encode()
 
     def _archive(self, path: str) -> _Answer:

@@ -3,7 +3,10 @@ assets for one month or as one single-run backfill (the same code path the UI us
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import signal
+import sys
 import time
 
 import dagster as dg
@@ -13,6 +16,70 @@ from crypto_assets.resources import BinanceResource, LakeResource, SparkResource
 from crypto_assets_tests.binance_standin import Market, StandIn
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+# Seconds a test's setup, call or teardown may take before it fails with a traceback (a hang must not stall CI):
+# CRYPTO_TEST_TIMEOUT overrides; tests marked e2e (dagster dev, a browser, a backfill fixture) get three times as much.
+TEST_TIMEOUT = float(os.environ.get("CRYPTO_TEST_TIMEOUT", "300"))
+
+
+class PhaseTimeout(Exception):
+    """A test phase ran past its timeout; every thread's stack was dumped to stderr just before."""
+
+
+def _phase_timeout(item) -> float:
+    return TEST_TIMEOUT * (3 if item.get_closest_marker("e2e") else 1)
+
+
+def _guarded(item, phase: str):
+    """Arm SIGALRM for one phase: dump every thread's stack, then raise PhaseTimeout in the main thread."""
+    seconds = _phase_timeout(item)
+    if seconds <= 0 or not hasattr(signal, "SIGALRM"):
+        return None
+
+    def expired(signum, frame):
+        raise PhaseTimeout(f"{item.nodeid} {phase} ran past {seconds:.0f} s (CRYPTO_TEST_TIMEOUT); stacks above")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    faulthandler.dump_traceback_later(seconds, file=sys.stderr)  # every thread, even one stuck in C code
+    signal.setitimer(signal.ITIMER_REAL, seconds + 0.5)
+    return previous
+
+
+def _disarm(previous) -> None:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    faulthandler.cancel_dump_traceback_later()
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    previous = _guarded(item, "setup")
+    try:
+        yield
+    finally:
+        if previous is not None:
+            _disarm(previous)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    previous = _guarded(item, "call")
+    try:
+        yield
+    finally:
+        if previous is not None:
+            _disarm(previous)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    previous = _guarded(item, "teardown")
+    try:
+        yield
+    finally:
+        if previous is not None:
+            _disarm(previous)
 
 
 def pytest_configure(config):

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from crypto_assets.binance.archives import ArchiveError, archive_path
-from crypto_assets.binance.client import BinanceClient, BinanceHTTPError
+from crypto_assets.binance.client import BinanceClient, BinanceHTTPError, GeoBlockedError
 
 PATH = archive_path("BTCUSDT", "4h", "2025-02")
 
@@ -128,12 +128,6 @@ def test_a_404_is_an_answer_not_an_error(standin):
     assert client(standin).fetch_checksum(archive_path("NOSUCHUSDT", "4h", "2025-02")) is None
 
 
-def test_persistent_503_gives_up_with_the_url(standin):
-    standin.faults.always(".CHECKSUM", 503)
-    with pytest.raises(BinanceHTTPError, match=r"HTTP 503.*after retries|503"):
-        client(standin, retries=2).fetch_checksum(PATH)
-
-
 def test_checksum_mismatch_leaves_no_file(standin, tmp_path):
     standin.faults.checksum_mismatch("BTCUSDT", "4h", "2025-02")
     with pytest.raises(ArchiveError, match="does not match its CHECKSUM"):
@@ -168,3 +162,70 @@ def test_checksum_md5_is_its_listed_etag_and_listing_starts_after_a_key(standin,
     standin.replace_archive("BTCUSDT", "4h", "2025-02")
     assert c.checksum(PATH).md5 != checksum.md5
     assert c.checksum(archive_path("NOSUCHUSDT", "4h", "2025-02")) is None
+
+
+API = "/api/v3/exchangeInfo"
+
+
+@pytest.mark.parametrize("status, retry_after", [(400, None), (403, None), (404, None), (413, 1), (451, None)])
+def test_a_4xx_other_than_429_and_418_is_asked_once(standin, status, retry_after):
+    """A 4xx does not change on retry (a geo-block, a refusal): one request each, also with a Retry-After."""
+    standin.faults.always(API, status, retry_after=retry_after)
+    standin.faults.always(".CHECKSUM", status, retry_after=retry_after)
+    c = client(standin, retries=3)
+    said = r"\(Binance refuses requests from this location, a geo-block; not retried\)" if status == 451 else (
+        r"\(not retried\)")  # fmt: skip
+    with pytest.raises(BinanceHTTPError, match=rf"^GET {standin.api_url}{API} answered HTTP {status} {said}"):
+        c.exchange_info()
+    if status == 404:
+        assert c.fetch_checksum(PATH) is None  # an archive's 404 is an answer
+    else:
+        with pytest.raises(BinanceHTTPError, match=rf"^GET .*/{PATH}\.CHECKSUM answered HTTP {status} {said}"):
+            c.fetch_checksum(PATH)
+    assert standin.stats()["by_path"] == {API: 1, "/" + PATH + ".CHECKSUM": 1}
+
+
+def test_a_geo_block_is_its_own_error_and_says_so(standin):
+    standin.faults.geo_block()
+    with pytest.raises(GeoBlockedError, match=r"HTTP 451 \(Binance refuses requests from this location, a geo-block"):
+        client(standin, retries=3).exchange_info()
+    assert standin.stats()["by_kind"]["api"] == 1
+    assert client(standin).fetch_checksum(PATH)  # the archive host still answers
+
+
+@pytest.mark.parametrize("status", [418, 429, 503])
+def test_418_429_and_5xx_are_retried_then_fail_with_the_url(standin, status):
+    standin.faults.always(".CHECKSUM", status)
+    with pytest.raises(BinanceHTTPError, match=rf"^GET {standin.data_url}/{PATH}\.CHECKSUM answered HTTP {status} "
+                                               r"after retries"):  # fmt: skip
+        client(standin, retries=2).fetch_checksum(PATH)
+    assert standin.stats()["by_path"] == {"/" + PATH + ".CHECKSUM": 3}  # the first try and two retries
+
+
+def test_a_timeout_fails_with_the_url_within_its_retries(standin, tmp_path):
+    import time
+
+    standin.faults.stall(".CHECKSUM", 3.0)
+    c = client(standin, retries=1, timeout=(2.0, 0.5))
+    started = time.monotonic()
+    with pytest.raises(BinanceHTTPError, match=rf"GET {standin.data_url}/{PATH}\.CHECKSUM failed.*[Tt]imed? ?out"):
+        c.fetch_checksum(PATH)
+    assert time.monotonic() - started < 5
+    time.sleep(3.5)  # the stand-in counts a stalled request when it answers it
+    assert standin.stats()["by_path"]["/" + PATH + ".CHECKSUM"] == 2  # one try, one retry: retries do not compound
+
+
+def test_a_refused_connection_fails_with_the_url(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    c = BinanceClient(url, url + "/bucket", url, backoff=0.01, retries=2)
+    with pytest.raises(BinanceHTTPError, match=rf"GET {url}/{PATH}\.CHECKSUM failed.*(refused|Failed to establish)"):
+        c.fetch_checksum(PATH)
+    with pytest.raises(BinanceHTTPError, match=rf"GET {url}/{PATH} failed.*(refused|Failed to establish)"):
+        c.download_verified(PATH, tmp_path / "x.zip", "0" * 64)
+    with pytest.raises(BinanceHTTPError, match=rf"GET {url}/api/v3/exchangeInfo.* failed"):
+        c.exchange_info()
+    assert list(tmp_path.iterdir()) == []

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -15,12 +16,14 @@ from pathlib import Path
 import pytest
 
 from crypto_assets.assets.klines import normalized_csv, raw_monthly_klines
+from crypto_assets.assets.parquet import parquet_candles
 from crypto_assets.assets.universe import pair_universe
 from crypto_assets.binance.client import BinanceClient
 from crypto_assets.binance.klines import format_utc
 from crypto_assets.lake.raw import fetch_months
 from crypto_assets.layout import Layout
 from crypto_assets.months import Month
+from crypto_assets.resources import BinanceResource
 from crypto_assets_tests.conftest import make_resources, run_assets
 
 ROOT = Path(__file__).parent.parent
@@ -101,10 +104,17 @@ def test_listed_mid_month_pair_starts_at_its_first_candle(standin, market, lake,
 def test_faults_lose_nothing_and_bad_archives_fail_by_name(standin, market, lake, tmp_path):
     standin.faults.fail_once(0.2, status=503)
     standin.faults.rate_limit_once(0.1, retry_after=1)
-    standin.faults.reset_once(0.05)
+    standin.faults.reset_once(0.3)  # of ~15 zips: 5% picked none
     standin.faults.checksum_mismatch("ETHUSDT", "4h", "2025-02")
     standin.faults.corrupt_zip("SOLUSDT", "4h", "2025-02")
     result = run_assets(INGEST, lake, ["2025-02"], raise_on_error=False)
+    by_path = standin.stats()["by_path"]
+    fired = standin.faults.fired()
+    assert [(action, status) for action, status, _ in fired] == [("fail", 503), ("rate_limit", 429), ("reset", 503)]
+    for action, _, paths in fired:  # each fault fired, and each path it hit was asked again and answered
+        assert paths, f"the {action} fault never fired"
+        for target in paths:
+            assert by_path[target] >= 2, (action, target, by_path.get(target))
     assert not result.success
     message = result.failure_data_for_node("raw_monthly_klines").error.message
     assert "archives_verified [2025-02]" in message and "ETHUSDT" in message and "SOLUSDT" in message
@@ -180,19 +190,45 @@ def test_single_run_backfill_of_three_months_is_one_run(standin, lake, tmp_path)
     assert {("archives_verified", m) for m in parts} <= checks  # one check result per month
 
 
-def test_output_is_identical_under_another_time_zone(standin, lake, tmp_path):
-    run_assets(INGEST, lake, ["2025-01"])
-    other = tmp_path / "ny"
-    env = {**os.environ, **standin.env(), "TZ": "America/New_York", "CRYPTO_DATA_DIR": str(other),
-           "CRYPTO_SYMBOLS": ",".join(universe_symbols(tmp_path)), "CRYPTO_PAIR_MODE": "symbols"}  # fmt: skip
+ZONES = ("UTC", "America/New_York", "Asia/Kolkata")  # no offset; DST (-5/-4); +5:30, a half-hour offset
+
+
+def test_output_is_identical_in_every_time_zone(standin, tmp_path, spark):
+    """The whole pipeline (dagster CLI, one process per zone, TZ set for it and its Spark JVM) gives the same CSV
+    bytes and the same Parquet rows in UTC, New York and Kolkata; 2025-01 is µs in the archives and starts at
+    local 2024-12-31 evening in New York, so a local-time slip moves rows across the month boundary."""
+    symbols = "BTCUSDT,ETHUSDT,KMDUSDT"
     cli = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "crypto_assets.definitions"]
-    subprocess.run([*cli, "--select", "pair_universe"], env=env, cwd=ROOT, check=True, capture_output=True)
-    subprocess.run([*cli, "--select", "raw_monthly_klines,normalized_csv", "--partition", "2025-01"], env=env,
-                   cwd=ROOT, check=True, capture_output=True)  # fmt: skip
-    ours = sorted((tmp_path / "csv/4h/2025-01").glob("*.csv.gz"))
-    theirs = sorted((other / "csv/4h/2025-01").glob("*.csv.gz"))
-    assert [p.name for p in ours] == [p.name for p in theirs] and ours
-    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(ours, theirs))
+    for zone in ZONES:
+        env = {**os.environ, **standin.env(), "TZ": zone, "CRYPTO_DATA_DIR": str(tmp_path / zone),
+               "CRYPTO_SYMBOLS": symbols, "CRYPTO_PAIR_MODE": "symbols", "SPARK_MASTER": "local[1]",
+               "CRYPTO_START_MONTH": "2024-12", "CRYPTO_END_MONTH": "2025-02"}  # fmt: skip
+        env.pop("DAGSTER_HOME", None)
+        steps = [["--select", "raw_monthly_klines,normalized_csv,parquet_candles", "--partition", "2025-01"]]
+        if zone == ZONES[0]:
+            steps.insert(0, ["--select", "pair_universe"])
+        else:  # the universe holds no time (but when it was written): one process less per zone
+            shutil.copytree(tmp_path / ZONES[0] / "universe", tmp_path / zone / "universe")
+        for select in steps:
+            done = subprocess.run([*cli, *select], env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
+            assert done.returncode == 0, (zone, select, done.stderr[-3000:])
+    csvs = {z: {p.name: p.read_bytes() for p in (tmp_path / z / "csv/4h/2025-01").glob("*.csv.gz")} for z in ZONES}
+    assert sorted(csvs["UTC"]) == ["BTCUSDT.csv.gz", "ETHUSDT.csv.gz", "KMDUSDT.csv.gz"]
+    assert csvs["America/New_York"] == csvs["UTC"] and csvs["Asia/Kolkata"] == csvs["UTC"]
+    first = gzip.decompress(csvs["UTC"]["BTCUSDT.csv.gz"]).splitlines()[1].split(b",")[0]
+    assert first == b"1735689600000000"  # as Binance publishes it: µs
+
+    from pyspark.sql import functions as F
+
+    def rows(zone: str) -> list[tuple]:
+        frame = spark.read.parquet(str(tmp_path / zone / "parquet/4h"))
+        frame = frame.withColumn("timestamp", F.unix_millis("timestamp"))  # an instant, whatever the session zone
+        return sorted(tuple(r) for r in frame.collect())
+
+    utc = rows("UTC")
+    assert len(utc) == sum(len(gzip.decompress(c).splitlines()) - 1 for c in csvs["UTC"].values())
+    assert min(r[0] for r in utc) == 1735689600000 and {(r[-2], r[-1]) for r in utc} == {(2025, 1)}
+    assert rows("America/New_York") == utc and rows("Asia/Kolkata") == utc
 
 
 def test_a_hostile_listing_never_writes_outside_the_data_dir(standin, tmp_path):
@@ -372,3 +408,164 @@ def test_warm_fetch_reports_progress_from_one_thread_and_rewrites_no_manifest(st
     assert progress[-1] == (total, total) and len(set(progress)) == len(progress)  # ends at total, no repeats
     assert threads == {threading.get_ident()}  # the caller's thread (where Dagster's logger is safe to use)
     assert {m: layout.raw_manifest(m).stat().st_mtime_ns for m in months} == manifests  # unchanged: not rewritten
+
+
+def _failure(result, node="raw_monthly_klines") -> str:
+    assert not result.success
+    return result.failure_data_for_node(node).error.message
+
+
+def test_a_wrong_archive_url_fails_every_month_naming_the_url_and_archives_that_exist(standin, market, tmp_path):
+    """BINANCE_DATA_URL points where every archive answers 404 (a typo), the listing URL is right: the listing shows
+    the archives, so they failed - cold (the daily listing shows the days) and warm (the pair listing shows them;
+    a month verified on disk whose CHECKSUMs the listing shows unchanged needs the archive host not at all)."""
+    good = make_resources(standin, tmp_path / "good")
+    run_assets([pair_universe], good)
+    shutil.copytree(tmp_path / "good" / "universe", tmp_path / "cold" / "universe")
+    assert run_assets(INGEST, good, TWO_MONTHS[:1]).success
+    csvs_before = {p: p.read_bytes() for p in (tmp_path / "good" / "csv").rglob("*.csv.gz")}
+    runs = (
+        ("cold", tmp_path / "cold", TWO_MONTHS, "daily", "-01"),
+        ("warm", tmp_path / "good", TWO_MONTHS[1:], "monthly", ""),
+    )
+    for name, lake, failing, frequency, day in runs:
+        bad = {**make_resources(standin, lake), "binance": _typo_binance(standin)}
+        message = _failure(run_assets(INGEST, bad, TWO_MONTHS, raise_on_error=False))
+        assert [m for m in TWO_MONTHS if f"archives_verified [{m}]" in message] == failing, (name, message)
+        assert f"ALPACAUSDT-4h-{failing[0]}{day}.zip is in the bucket listing ({standin.listing_url})" in message
+        url = f"{standin.data_url}/typo/data/spot/{frequency}/klines/ALPACAUSDT/4h/ALPACAUSDT-4h-{failing[0]}{day}.zip"
+        assert f"GET {url}.CHECKSUM answered 404; check BINANCE_DATA_URL" in message
+        for month in failing:
+            for symbol, entry in manifest(lake, month).items():
+                traded = market.expected(symbol, "4h", month)["rows"] > 0
+                assert entry["status"] == ("failed" if traded else "absent"), (name, month, symbol, entry)
+    assert not (tmp_path / "cold" / "csv").exists()  # normalized_csv never ran on the empty months
+    assert {p: p.read_bytes() for p in (tmp_path / "good" / "csv").rglob("*.csv.gz")} == csvs_before and csvs_before
+    assert {e["status"] for e in manifest(tmp_path / "good", TWO_MONTHS[0]).values()} == {"ok", "absent"}
+
+
+def _typo_binance(standin) -> BinanceResource:
+    """The archive host URL with a typo (every archive answers 404); the listing and API URLs are right."""
+    return BinanceResource(data_url=standin.data_url + "/typo", listing_url=standin.listing_url,
+                           api_url=standin.api_url, download_workers=8)  # fmt: skip
+
+
+def _weekly(standin, market, tmp_path, symbols):
+    market.listing_intervals = (*market.listing_intervals, "1w")
+    lake = make_resources(standin, tmp_path, interval="1w", pair_mode="symbols", symbols=symbols)
+    run_assets([pair_universe], lake)
+    return lake
+
+
+def test_a_month_all_absent_is_confirmed_by_the_listing_or_fails(standin, market, tmp_path):
+    """1w has no daily archives: a wrong URL makes every pair absent. The listing of a few pairs shows their
+    archives: they failed. When that listing cannot be read the whole month fails; when it agrees, absent stays."""
+    lake = _weekly(standin, market, tmp_path / "a", ["BTCUSDT", "ETHUSDT"])
+    lake["binance"] = _typo_binance(standin)
+    message = _failure(run_assets(RAW, lake, ["2025-01"], raise_on_error=False))
+    assert "BTCUSDT-1w-2025-01.zip is in the bucket listing" in message and "check BINANCE_DATA_URL" in message
+    assert {e["status"] for e in json.loads((tmp_path / "a/raw/spot/1w/2025-01/_manifest.json").read_text())[
+        "pairs"].values()} == {"failed"}  # fmt: skip
+
+    standin.faults.always("/bucket", 403)  # the listing is unavailable too
+    message = _failure(run_assets(RAW, lake, ["2025-02"], raise_on_error=False))
+    assert "every one of the 2 pairs came back absent (404) for 2025-02" in message
+    assert "bucket listing that could confirm it failed" in message and "HTTP 403" in message
+    assert f"{standin.data_url}/typo/data/spot/monthly/klines/BTCUSDT/1w/BTCUSDT-1w-2025-02.zip" in message
+    standin.faults.clear()
+
+    lake = _weekly(standin, market, tmp_path / "b", ["SYRUPUSDT"])  # listed 2025-05-14: nothing in April
+    standin.reset_stats()
+    assert run_assets(RAW, lake, ["2025-04"]).success
+    assert json.loads((tmp_path / "b/raw/spot/1w/2025-04/_manifest.json").read_text())["pairs"]["SYRUPUSDT"][
+        "status"] == "absent"  # fmt: skip
+    assert any("SYRUPUSDT-1w-2025-04" in p for p in standin.stats()["listing_prefixes"])  # it was confirmed
+
+
+def _quick_binance(standin, **kw) -> BinanceResource:
+    """The stand-in with two retries, short backoff and a 1 s read timeout, so persistent failures end quickly."""
+    return BinanceResource(data_url=standin.data_url, listing_url=standin.listing_url, api_url=standin.api_url,
+                           download_workers=8, retries=2, backoff=0.01, read_timeout=1.0, **kw)  # fmt: skip
+
+
+# (symbol, what is wrong with its 2025-02 archive, what the month's error must say about it)
+HOSTILE_RAW = [
+    ("BTCUSDT", "zip:no_member", "BTCUSDT-4h-2025-02.zip holds []; expected exactly one member"),
+    ("ETHUSDT", "zip:two_members", "BTCUSDT-4h-2025-02.zip holds [".replace("BTC", "ETH")),
+    ("BNBUSDT", "zip:other_name", "BNBUSDT-4h-2025-02.zip holds ['klines.csv']; expected exactly one member named"),
+    ("SOLUSDT", "zip:bomb", "SOLUSDT-4h-2025-02.zip: member SOLUSDT-4h-2025-02.csv claims 67108864 bytes"),
+    ("XRPUSDT", "zip:empty_csv", "XRPUSDT-4h-2025-02.zip holds an empty CSV; expected at least one kline row"),
+    ("DOGEUSDT", "checksum:malformed", "CHECKSUM of DOGEUSDT-4h-2025-02.zip reads"),
+    ("USDCUSDT", "checksum:other_name", "CHECKSUM of USDCUSDT-4h-2025-02.zip names 'USDCUSDT-4h-2025-03.zip'"),
+    ("PAXGUSDT", "http:503", "PAXGUSDT/4h/PAXGUSDT-4h-2025-02.zip answered HTTP 503 after retries"),
+    ("FETUSDT", "http:418", "FETUSDT/4h/FETUSDT-4h-2025-02.zip answered HTTP 418 after retries"),
+    ("AXSUSDT", "stall", "AXSUSDT/4h/AXSUSDT-4h-2025-02.zip failed after its retries"),
+]
+
+
+def test_hostile_archives_and_persistent_failures_fail_their_month_by_name_the_rest_lands(standin, market, tmp_path):
+    lake = {**make_resources(standin, tmp_path), "binance": _quick_binance(standin)}
+    run_assets([pair_universe], lake)
+    for symbol, fault, _ in HOSTILE_RAW:
+        kind, _, what = fault.partition(":")
+        if kind == "zip":
+            standin.faults.hostile_zip(symbol, "4h", "2025-02", what)
+        elif kind == "checksum":
+            standin.faults.hostile_checksum(symbol, "4h", "2025-02", what)
+        elif kind == "http":
+            standin.faults.always(f"{symbol}-4h-2025-02.zip", int(what), kinds=("zip",))  # its CHECKSUM answers
+        else:
+            standin.faults.stall(f"{symbol}-4h-2025-02.zip", 2.5, kinds=("zip",))  # past the 1 s read timeout
+    months = ["2025-02", "2025-03"]
+    message = _failure(run_assets(INGEST, lake, months, raise_on_error=False))
+    assert "archives_verified [2025-02]" in message and "archives_verified [2025-03]" not in message, message
+    pairs = manifest(tmp_path, "2025-02")
+    for symbol, fault, said in HOSTILE_RAW:
+        assert pairs[symbol]["status"] == "failed", (symbol, pairs[symbol])
+        assert said in pairs[symbol]["error"], (fault, pairs[symbol]["error"])
+        assert not Layout.at(tmp_path, "4h").raw_file(Month(2025, 2), f"{symbol}-4h-2025-02.zip").exists()
+    assert f"{HOSTILE_RAW[0][0]}: " in message  # the run's error quotes the first errors themselves
+    # every fault fired: the stand-in answered each hostile archive, the persistent ones on every retry
+    by_path = standin.stats()["by_path"]
+    zip_path = "/data/spot/monthly/klines/{0}/4h/{0}-4h-2025-02.zip"
+    for symbol in ("PAXGUSDT", "FETUSDT"):
+        assert by_path[zip_path.format(symbol)] == 3, symbol  # first try + 2 retries
+    for symbol in ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT"):
+        assert by_path[zip_path.format(symbol)] == 1, symbol  # refused after one download, not retried
+    for symbol in ("DOGEUSDT", "USDCUSDT"):
+        assert zip_path.format(symbol) not in by_path and by_path[zip_path.format(symbol) + ".CHECKSUM"] == 1
+    # the rest of the run landed and stays: every other archive of both months, verified
+    hostile = {s for s, _, _ in HOSTILE_RAW}
+    for month in months:
+        for symbol, entry in manifest(tmp_path, month).items():
+            if month == "2025-02" and symbol in hostile:
+                continue
+            truth = market.archive_digest(symbol, "4h", month)
+            assert entry["status"] == ("ok" if truth else "absent"), (month, symbol, entry)
+            if truth:
+                path = Layout.at(tmp_path, "4h").raw_file(Month.parse(month), f"{symbol}-4h-{month}.zip")
+                assert hashlib.sha256(path.read_bytes()).hexdigest() == truth[0]
+
+
+def test_unreadable_csvs_fail_their_month_with_file_and_row_and_other_months_are_written(standin, market, tmp_path,
+                                                                                       spark_resource):
+    lake = {**make_resources(standin, tmp_path), "binance": _quick_binance(standin)}
+    run_assets([pair_universe], lake)
+    standin.faults.hostile_zip("UNIUSDT", "4h", "2025-04", "non_ascii")
+    standin.faults.hostile_zip("JUPUSDT", "4h", "2025-05", "wrong_fields")
+    months = ["2025-04", "2025-05", "2025-06"]
+    result = run_assets([*INGEST, parquet_candles], {**lake, "spark": spark_resource}, months, raise_on_error=False)
+    message = _failure(result, "parquet_candles")
+    assert "counts_match_csv [2025-04]" in message and "counts_match_csv [2025-05]" in message, message
+    assert "[2025-06]" not in message
+    assert "2025-04/UNIUSDT.csv.gz: row '" in message, message
+    assert "\ufffd\ufffd" in message  # the two bytes of an é, shown as not UTF-8
+    assert "2025-05/JUPUSDT.csv.gz: row '" in message and "does not fit Binance's kline columns" in message, message
+    for month in months:
+        assert {e["status"] for e in manifest(tmp_path, month).values()} <= {"ok", "absent"}  # the archives stay
+    written = {s for s in universe_symbols(tmp_path) if market.expected(s, "4h", "2025-06")["rows"]}
+    layout = Layout.at(tmp_path, "4h")
+    assert layout.parquet_dir(Month.parse("2025-06")).exists()  # the clean month is written
+    assert not any(layout.parquet_dir(Month.parse(m)).exists() for m in ("2025-04", "2025-05"))
+    mats = {m.partition: m.metadata for m in result.asset_materializations_for_node("parquet_candles")}
+    assert mats["2025-06"]["symbols"].value == len(written)

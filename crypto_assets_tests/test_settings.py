@@ -43,6 +43,7 @@ def test_values_are_read_and_normalized():
         ({"CRYPTO_PAIR_MODE": "symbols"}, ["CRYPTO_SYMBOLS"]),
         ({"CRYPTO_SPARK_CONF": "[1]"}, ["CRYPTO_SPARK_CONF", "JSON object"]),
         ({"CRYPTO_DEMO": "sure"}, ["CRYPTO_DEMO", "true or false"]),
+        ({"CRYPTO_DATA_DIR": "s3a://bucket/lake"}, ["CRYPTO_DATA_DIR", "'s3a://bucket/lake'", "POSIX path", "mounts"]),
     ],
 )
 def test_invalid_values_name_the_variable_and_what_is_allowed(env, words):

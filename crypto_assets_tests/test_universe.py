@@ -97,8 +97,52 @@ def test_opt_in_fallback_is_loud(standin, tmp_path):
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
 
 
-@pytest.mark.parametrize("mode", ["top200", ""])
+@pytest.mark.parametrize("mode", ["top200", "", "x y"])
 def test_unknown_mode_in_run_config_is_a_clear_error(standin, tmp_path, mode):
     result = run_assets([pair_universe], make_resources(standin, tmp_path), raise_on_error=False,
-                        run_config={"ops": {"pair_universe": {"config": {"mode": mode or "x y"}}}})  # fmt: skip
-    assert "expected one of" in result.failure_data_for_node("pair_universe").error.message
+                        run_config={"ops": {"pair_universe": {"config": {"mode": mode}}}})  # fmt: skip
+    assert not result.success
+    message = result.failure_data_for_node("pair_universe").error.message
+    assert f"pair_universe mode {mode!r} (run config) is unknown; expected one of top100" in message
+    assert "leave it unset to use CRYPTO_PAIR_MODE" in message
+    assert not Layout.at(tmp_path, "4h").universe_file.exists()
+
+
+LEVERAGED = {"BTCUPUSDT", "BTCDOWNUSDT", "ETHBULLUSDT", "XRPBEARUSDT"}
+
+
+def test_geo_blocked_api_historical_and_symbols_build_from_the_bucket_listing(standin, market, tmp_path):
+    """api.binance.com answers 451 (a restricted location); data.binance.vision and its listing still answer."""
+    standin.faults.geo_block()
+    result, payload, pairs = universe(standin, tmp_path)
+    assert result.success
+    assert set(pairs) == {p.symbol for p in market.pairs if p.quote == "USDT"} - LEVERAGED
+    assert {p["status"] for p in pairs.values()} == {"unknown"}
+    assert standin.stats()["by_path"]["/api/v3/exchangeInfo"] == 1  # asked once: a 451 is not retried
+    assert standin.stats()["by_kind"]["api"] == 1
+    note = result.asset_materializations_for_node("pair_universe")[0].metadata["status_note"].value
+    assert note.startswith("status unknown: exchangeInfo is geo-blocked") and "HTTP 451" in note
+    assert payload["status_note"] == note
+    standin.reset_stats()
+    result, payload, pairs = universe(standin, tmp_path, mode="symbols", symbols=["ETHUSDT", "BTCUSDT"])
+    assert result.success and list(pairs) == ["ETHUSDT", "BTCUSDT"] and standin.stats()["by_kind"]["api"] == 0
+    assert "not looked up" in result.asset_materializations_for_node("pair_universe")[0].metadata["status_note"].value
+
+
+@pytest.mark.parametrize("mode", ["all-usdt", "diversified"])
+def test_geo_blocked_api_fails_live_modes_at_once_naming_what_works(standin, tmp_path, mode):
+    universe(standin, tmp_path, mode="symbols", symbols=["BTCUSDT"])
+    before = Layout.at(tmp_path, "4h").universe_file.read_text()
+    standin.faults.geo_block()
+    standin.reset_stats()
+    result = run_assets([pair_universe], make_resources(standin, tmp_path), raise_on_error=False,
+                        run_config={"ops": {"pair_universe": {"config": {"mode": mode}}}})  # fmt: skip
+    assert not result.success
+    message = result.failure_data_for_node("pair_universe").error.message
+    assert f"pair discovery ({mode}) needs Binance's live API, which refuses this location" in message
+    assert f"GET {standin.api_url}/api/v3/exchangeInfo answered HTTP 451" in message
+    for advice in ("historical-usdt and symbols need only data.binance.vision", "BINANCE_API_URL", "mirror"):
+        assert advice in message
+    assert "retry later" not in message
+    assert standin.stats()["by_kind"]["api"] == 1
+    assert Layout.at(tmp_path, "4h").universe_file.read_text() == before

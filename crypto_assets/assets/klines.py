@@ -49,8 +49,10 @@ class _Progress:
 
 Each file's sha256 is checked against Binance's current `.CHECKSUM`; a file already on disk that still matches is
 not downloaded again. Months Binance has not published as a monthly archive yet come from the daily archives (and
-are replaced once the monthly one appears). A 404 means the pair had no candles that month (`absent`). Files
-that still fail after retries are listed and fail the run, while every good file is kept.
+are replaced once the monthly one appears). A 404 for an archive the bucket listing does not show means the pair
+had no candles that month (`absent`); one the listing shows is `failed`, and a month where every pair came back
+absent is checked against the listing. Files that still fail after retries are listed and fail the run, while
+every good file is kept.
 
 Layout: `raw/spot/{interval}/{YYYY-MM}/` with a `_manifest.json` (status, source, sha256, bytes per pair).""",
         )
@@ -131,8 +133,10 @@ def normalized_csv(context: dg.AssetExecutionContext, lake: LakeResource):
     for month in run_months(context):
         try:
             result = normalize_month(lake.layout, month)
-        except ArchiveError as exc:
-            raise dg.Failure(f"normalized_csv {month}: {exc}") from exc
+        except ArchiveError as exc:  # that month fails its checks; the other months still land
+            context.log.error(f"normalized_csv {month}: {exc}")
+            outcomes += [(str(month), quality.csv_unreadable(name, str(exc))) for name in CSV_CHECKS]
+            continue
         context.add_asset_metadata(
             {"rows": result.rows, "symbols": result.symbols, "bytes": result.bytes, "pairs_rebuilt": result.rebuilt,
              "pairs_daily_sourced": result.daily_sourced, "seconds": result.seconds, "dagster/row_count": result.rows},

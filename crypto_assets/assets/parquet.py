@@ -6,7 +6,7 @@ from crypto_assets.binance.klines import format_utc
 from crypto_assets.checks import emit_month_checks, month_check_specs
 from crypto_assets.lake import quality
 from crypto_assets.lake.csv import read_csv_manifest
-from crypto_assets.lake.parquet import PARQUET_COLUMNS, write_months
+from crypto_assets.lake.parquet import PARQUET_COLUMNS, MalformedCsvError, write_months
 from crypto_assets.lake.raw import OK, read_manifest
 from crypto_assets.lake.report import refresh_partials
 from crypto_assets.partitions import monthly, run_months
@@ -57,13 +57,20 @@ once for dataset_report's per-month figures (cached under `reports/<interval>/mo
 def parquet_candles(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource):
     layout = lake.layout
     months = run_months(context)
-    written = write_months(lambda: spark.spark_session, layout, months)
+    try:
+        written, unreadable = write_months(lambda: spark.spark_session, layout, months), {}
+    except MalformedCsvError as error:  # those months fail their checks; the others are written and recorded
+        written, unreadable = error.results, error.failed
+        context.log.error(f"parquet_candles: {error}")
     # dataset_report's per-month figures of what was just written, read back from the Parquet in this session, so the
     # report (a separate step) finds them cached and needs no SparkSession of its own.
-    rewritten = [m for m in months if not written[m].skipped]
+    rewritten = [m for m in months if m in written and not written[m].skipped]
     _, precomputed = refresh_partials(lambda: spark.spark_session, layout, rewritten)
     outcomes = []
     for month in months:
+        if month in unreadable:
+            outcomes.append((str(month), quality.csv_unreadable("counts_match_csv", unreadable[month])))
+            continue
         w = written[month]
         csv_rows = {s: p["rows"] for s, p in read_csv_manifest(layout, month).items()}
         ok_archives = sum(1 for e in read_manifest(layout, month).values() if e.status == OK)
@@ -87,7 +94,7 @@ def parquet_candles(context: dg.AssetExecutionContext, lake: LakeResource, spark
         asset_key="parquet_candles",
         metadata={
             "run_months": len(months),
-            "run_months_rewritten": len(months) - skipped,
+            "run_months_rewritten": len(written) - skipped,
             "run_rows": sum(w.rows for w in written.values()),
             "report_months_precomputed": len(precomputed),
         },  # fmt: skip

@@ -3,7 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
-from crypto_assets.binance.universe import DiscoveryError, Universe, discover
+from crypto_assets.binance.universe import DiscoveryError, GeoBlockedDiscovery, Universe, discover
 from crypto_assets.resources import BinanceResource, LakeResource
 from crypto_assets.settings import PAIR_MODES, parse_symbols
 
@@ -47,9 +47,10 @@ def pair_universe(
     in Binance's public archive, delisted ones included), `symbols` (exactly the ones given). Leveraged tokens are
     excluded unless asked for. If discovery fails the asset fails and the previous universe stays in place.
     """
-    mode = config.mode or lake.pair_mode
+    mode = lake.pair_mode if config.mode is None else config.mode
     if mode not in PAIR_MODES:
-        raise dg.Failure(f"pair_universe mode {mode!r} is unknown; expected one of {', '.join(PAIR_MODES)}")
+        raise dg.Failure(f"pair_universe mode {mode!r} (run config) is unknown; expected one of "
+                         f"{', '.join(PAIR_MODES)}, or leave it unset to use CRYPTO_PAIR_MODE")  # fmt: skip
     symbols = parse_symbols("symbols", ",".join(config.symbols)) if config.symbols else tuple(lake.symbols)
     if mode == "symbols" and not symbols:
         raise dg.Failure("pair_universe mode 'symbols' needs symbols (run config) or CRYPTO_SYMBOLS")
@@ -62,6 +63,8 @@ def pair_universe(
     try:
         universe = discover(binance.client, mode, **options)
     except DiscoveryError as exc:
+        if isinstance(exc, GeoBlockedDiscovery) and not config.allow_static_fallback:
+            raise dg.Failure(f"{exc}. The previously materialized universe was left untouched.") from exc
         if not config.allow_static_fallback:
             raise dg.Failure(f"{exc}. The previously materialized universe was left untouched; retry later, or "
                              "set allow_static_fallback to use the static top-100 list.") from exc  # fmt: skip
@@ -73,6 +76,8 @@ def pair_universe(
     if binance.synthetic:
         source = f"SYNTHETIC - local Binance stand-in, not market data ({binance.api_url})"
         context.log.warning(f"CRYPTO_DEMO is set: {source}")
+    if universe.status_note and mode == "historical-usdt":
+        context.log.warning(universe.status_note)
     if universe.rejected:
         context.log.warning(f"ignored {len(universe.rejected)} names that are not valid symbols: {universe.rejected}")
     return dg.MaterializeResult(
@@ -84,6 +89,7 @@ def pair_universe(
             "fallback_used": universe.fallback_used,
             "excluded_leveraged": len(universe.excluded_leveraged),
             "rejected_names": len(universe.rejected),
+            "status_note": universe.status_note or "status from exchangeInfo",
             "path": dg.MetadataValue.path(str(lake.layout.universe_file)),
             "preview": dg.MetadataValue.md(_preview(universe)),
         },

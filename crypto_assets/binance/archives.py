@@ -125,12 +125,15 @@ def read_deflated_member(zip_path: Path, name: str | None = None) -> DeflatedMem
 
 
 def verify_zip(zip_path: Path, name: str | None = None) -> None:
-    """Read the whole member once (CRC checked by zipfile); raises ArchiveError when it is unreadable."""
+    """Read the whole member once (CRC checked by zipfile); raises ArchiveError when it is unreadable or empty."""
     name = name or zip_path.name
     archive, stream = open_member(zip_path, name)
+    size = 0
     try:
         with archive, stream:
-            while stream.read(64 << 10):
-                pass
+            while chunk := stream.read(64 << 10):
+                size += len(chunk)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         raise ArchiveError(f"{name} is corrupt ({exc}); expected a readable Binance kline archive") from None
+    if size == 0:  # Binance publishes an archive only for a period with candles
+        raise ArchiveError(f"{name} holds an empty CSV; expected at least one kline row")

@@ -2,7 +2,8 @@
 
 Retries (urllib3 ``Retry``): connection errors, 5xx, 429 and 418 with exponential backoff, honouring ``Retry-After``.
 A body cut off mid-transfer is retried here too (urllib3 only retries until the headers arrive). 404 is an answer,
-not an error: "that file does not exist".
+not an error: "that file does not exist". Any other 4xx (403, 451 geo-block...) fails at once: asking again does
+not change it. A 451 raises ``GeoBlockedError``: Binance refuses the caller's location (the US among others).
 
 The calls made thousands of times per run - a ``.CHECKSUM``, an archive, a bucket-listing page - go straight to the
 session's own urllib3 pool (same connections, same Retry): ``requests`` spends about as much CPU preparing a request
@@ -36,6 +37,9 @@ _CHUNK = 64 << 10
 _BODY_ERRORS = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
                 requests.exceptions.ContentDecodingError, requests.exceptions.ReadTimeout,
                 urllib3.exceptions.HTTPError)  # fmt: skip
+# What urllib3's Retry has retried by the time it raises MaxRetryError (a body cut off is retried here instead).
+_RETRIED_REASONS = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
+                    urllib3.exceptions.ReadTimeoutError)  # fmt: skip
 _BAD_URL = (urllib3.exceptions.LocationValueError, urllib3.exceptions.LocationParseError)
 
 
@@ -43,10 +47,40 @@ class BinanceHTTPError(RuntimeError):
     """A request that still failed after its retries; the message names the URL and the last answer."""
 
 
+class GeoBlockedError(BinanceHTTPError):
+    """HTTP 451: Binance refuses requests from this location; not transient, never retried."""
+
+
+def status_error(url: str, status: int, text: str) -> BinanceHTTPError:
+    """The error for a final non-200 answer: a 451 is a geo-block, a retried status says it was retried."""
+    if status == 451:
+        return GeoBlockedError(
+            f"GET {url} answered HTTP 451 (Binance refuses requests from this location, a geo-block; not retried): "
+            f"{text!r}"
+        )
+    retried = " after retries" if status in RETRY_STATUSES else " (not retried)"
+    return BinanceHTTPError(f"GET {url} answered HTTP {status}{retried}" + (f": {text!r}" if text else ""))
+
+
+def _retried_already(exc: Exception) -> bool:
+    """urllib3 gave up after its own retries (refused, timed out): retrying here too would square them."""
+    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
+        exc = exc.args[0]
+    return isinstance(exc, urllib3.exceptions.MaxRetryError) and isinstance(exc.reason, _RETRIED_REASONS)
+
+
+def _gave_up(url: str, exc: Exception) -> BinanceHTTPError:
+    return BinanceHTTPError(
+        f"GET {url} failed after its retries: {exc}. Check that the host is reachable from here "
+        "and the URL (BINANCE_DATA_URL / BINANCE_LISTING_URL / BINANCE_API_URL) is right"
+    )
+
+
 class _Retry(Retry):
     """urllib3 Retry that also honours Retry-After on 418 (IP ban) and caps what it will wait."""
 
-    RETRY_AFTER_STATUS_CODES = frozenset([413, 418, 429, 503])
+    # Only statuses we retry anyway: urllib3 would otherwise also retry a 413 that carries Retry-After.
+    RETRY_AFTER_STATUS_CODES = frozenset([418, 429, 503])
     MAX_RETRY_AFTER = 120.0
 
     def parse_retry_after(self, retry_after: str) -> float:
@@ -115,8 +149,8 @@ class BinanceClient:
                 response = self.session.get(url, params=params, timeout=self.timeout)
                 response.content  # read the whole body inside the retry loop  # noqa: B018
             except _BODY_ERRORS as exc:
-                if attempt == self.retries:
-                    raise BinanceHTTPError(f"GET {url} failed after {attempt + 1} attempts: {exc}") from None
+                if attempt == self.retries or _retried_already(exc):
+                    raise _gave_up(url, exc) from None
                 time.sleep(self.backoff * 2**attempt)
                 continue
             except requests.exceptions.RequestException as exc:
@@ -124,9 +158,7 @@ class BinanceClient:
             if response.status_code == 404 and allow_404:
                 return None
             if response.status_code != 200:
-                raise BinanceHTTPError(
-                    f"GET {response.url} answered HTTP {response.status_code} after retries: {response.text[:200]!r}"
-                )
+                raise status_error(response.url, response.status_code, response.text[:200])
             return response
         raise AssertionError("unreachable")
 
@@ -167,16 +199,15 @@ class BinanceClient:
                 answer = self._open(url, stream=False, base=base)
                 break
             except _BODY_ERRORS as exc:
-                if attempt == self.retries:
-                    raise BinanceHTTPError(f"GET {url} failed after {attempt + 1} attempts: {exc}") from None
+                if attempt == self.retries or _retried_already(exc):
+                    raise _gave_up(url, exc) from None
                 time.sleep(self.backoff * 2**attempt)
             except requests.exceptions.RequestException as exc:
                 raise BinanceHTTPError(f"GET {url} failed: {exc}") from None
         if answer.status == 404 and allow_404:
             return None
         if answer.status != 200:
-            text = answer.body.decode("utf-8", "replace")[:200]
-            raise BinanceHTTPError(f"GET {url} answered HTTP {answer.status} after retries: {text!r}")
+            raise status_error(url, answer.status, answer.body.decode("utf-8", "replace")[:200])
         return answer.body
 
     def download_verified(self, path: str, dest: Path, sha256: str) -> Download:
@@ -196,7 +227,7 @@ class BinanceClient:
                 try:
                     answer = self._open(url, stream=True)
                     if answer.status != 200:
-                        raise BinanceHTTPError(f"GET {url} answered HTTP {answer.status} after retries")
+                        raise status_error(url, answer.status, "")
                     with open(tmp, "wb") as out:
                         while chunk := answer.raw.read(_CHUNK, decode_content=False):
                             digest.update(chunk)
@@ -208,8 +239,8 @@ class BinanceClient:
                     complete = True
                     break
                 except _BODY_ERRORS as exc:
-                    if attempt == self.retries:
-                        raise BinanceHTTPError(f"GET {url} failed after {attempt + 1} attempts: {exc}") from None
+                    if attempt == self.retries or _retried_already(exc):
+                        raise _gave_up(url, exc) from None
                     time.sleep(self.backoff * 2**attempt)
                 except requests.exceptions.RequestException as exc:
                     raise BinanceHTTPError(f"GET {url} failed: {exc}") from None

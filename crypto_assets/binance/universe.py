@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crypto_assets.binance.archives import monthly_prefix
-from crypto_assets.binance.client import BinanceClient, BinanceHTTPError
+from crypto_assets.binance.client import BinanceClient, BinanceHTTPError, GeoBlockedError
 from crypto_assets.settings import PAIR_MODES as MODES
 from crypto_assets.settings import SYMBOL_RE
 
@@ -51,6 +51,17 @@ class DiscoveryError(RuntimeError):
     """Live pair discovery failed (after retries); the message says which call and why."""
 
 
+class GeoBlockedDiscovery(DiscoveryError):
+    """The mode needs Binance's live API, which refuses this location (HTTP 451); retrying will not help."""
+
+
+# What still works when the API answers 451: the archive host and its bucket listing stay reachable.
+GEO_BLOCK_ADVICE = (
+    "modes historical-usdt and symbols need only data.binance.vision and its bucket listing and work from here "
+    "(set CRYPTO_PAIR_MODE or the run config's mode), or point BINANCE_API_URL at a reachable mirror of the API"
+)
+
+
 @dataclass(frozen=True)
 class Pair:
     symbol: str
@@ -68,6 +79,7 @@ class Universe:
     fallback_used: bool = False
     rejected: list[str] = field(default_factory=list)  # names from the network that are not valid symbols
     excluded_leveraged: list[str] = field(default_factory=list)
+    status_note: str | None = None  # why the status column says "unknown", when it does
 
     @property
     def symbols(self) -> list[str]:
@@ -83,6 +95,7 @@ class Universe:
             "count": len(self.pairs),
             "rejected": self.rejected,
             "excluded_leveraged": self.excluded_leveraged,
+            "status_note": self.status_note,
             "pairs": [asdict(p) for p in self.pairs],
         }
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -100,6 +113,7 @@ class Universe:
             fallback_used=payload.get("fallback_used", False),
             rejected=payload.get("rejected", []),
             excluded_leveraged=payload.get("excluded_leveraged", []),
+            status_note=payload.get("status_note"),
         )
 
 
@@ -136,13 +150,22 @@ def discover(
             pairs = [_pair(s, quote, "unknown", "static top-100 list") for s in TOP100 if split_symbol(s, quote)]
             universe = Universe(mode, pairs)
         elif mode == "symbols":
-            universe = Universe(mode, [_pair(s, quote, "unknown", "CRYPTO_SYMBOLS") for s in symbols])
+            universe = Universe(
+                mode,
+                [_pair(s, quote, "unknown", "CRYPTO_SYMBOLS") for s in symbols],
+                status_note="mode symbols takes the pairs as given; their status is not looked up",
+            )
         elif mode == "all-usdt":
             universe = _all_active(client, quote)
         elif mode == "diversified":
             universe = _diversified(client, quote, target)
         else:
             universe = _historical(client, quote)
+    except GeoBlockedError as exc:
+        raise GeoBlockedDiscovery(
+            f"pair discovery ({mode}) needs Binance's live API, which refuses this location: {exc}. Instead: "
+            f"{GEO_BLOCK_ADVICE}"
+        ) from exc
     except (BinanceHTTPError, ValueError) as exc:  # ValueError: an answer that is not what Binance sends
         raise DiscoveryError(f"pair discovery ({mode}) failed: {exc}") from exc
     if not include_leveraged and mode != "symbols":
@@ -204,7 +227,12 @@ def _diversified(client: BinanceClient, quote: str, target: int) -> Universe:
 def _historical(client: BinanceClient, quote: str) -> Universe:
     prefix = monthly_prefix()
     folders = client.list_folders(prefix)
-    info, rejected = _active_symbols(client, quote)
+    note = None
+    try:
+        info, rejected = _active_symbols(client, quote)
+    except GeoBlockedError as exc:  # the listing alone says which pairs ever traded; only their status is unknown
+        info, rejected = None, []
+        note = f"status unknown: exchangeInfo is geo-blocked, the pairs come from the bucket listing alone ({exc})"
     pairs = []
     for name in sorted(set(folders)):
         if not SYMBOL_RE.match(name):
@@ -212,7 +240,8 @@ def _historical(client: BinanceClient, quote: str) -> Universe:
             continue
         if not split_symbol(name, quote):
             continue
-        entry = info.get(name)
-        status = "delisted" if entry is None else ("trading" if _is_trading(entry) else "not trading")
+        entry = None if info is None else info.get(name)
+        status = "unknown" if info is None else "delisted" if entry is None else (
+            "trading" if _is_trading(entry) else "not trading")  # fmt: skip
         pairs.append(_pair(name, quote, status, "bucket listing"))
-    return Universe("historical-usdt", pairs, rejected=rejected)
+    return Universe("historical-usdt", pairs, rejected=rejected, status_note=note)

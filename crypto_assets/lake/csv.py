@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from crypto_assets.binance.archives import ArchiveError, read_deflated_member
 from crypto_assets.binance.klines import KLINE_HEADER, count_data_lines
+from crypto_assets.lake.leftovers import remove_dead_temp_files
 from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.lake.raw import OK, PairMonth, read_manifest
 from crypto_assets.layout import CSV_SUFFIX, MANIFEST, Layout
@@ -60,6 +61,7 @@ def normalize_month(layout: Layout, month: Month) -> NormalizeResult:
 
     Raises ArchiveError naming the archive when one cannot be read; files already written stay valid."""
     started = time.perf_counter()
+    remove_dead_temp_files(layout.csv_dir(month))  # a killed run's half-written files
     raw = {s: e for s, e in read_manifest(layout, month).items() if e.status == OK}
     previous = read_csv_manifest(layout, month)
     pairs: dict[str, dict] = {}

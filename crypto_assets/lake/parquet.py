@@ -6,6 +6,8 @@ timestamp), one partitioned write with dynamic partition overwrite, so writing m
 ``year=Y/month=M`` and leaves every other month's files untouched. Binance repeats a row now and then: a month
 whose read-back shows a repeated (symbol, open time) is written once more with exact duplicate rows dropped, and
 the rows dropped are counted; rows that share an open time but differ are kept, and the duplicate check fails.
+Spark writes into a staging root and each month folder is then swapped in by renames (``lake/swap.py``): a
+killed run leaves every month old or new.
 
 After the data, each month folder gets a marker ``_crypto_month.json`` (Spark ignores ``_`` files) holding the
 fingerprint of the CSV manifest it was built from and the month's quality summary. A later call skips a month whose
@@ -21,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from functools import reduce
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
 from crypto_assets.binance.klines import KLINE_COLUMNS, KLINE_HEADER, MICROS_FROM
+from crypto_assets.lake import swap
 from crypto_assets.lake.csv import read_csv_manifest
 from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.layout import CSV_SUFFIX, Layout
@@ -70,7 +72,14 @@ _NON_NEGATIVE = ("volume", "quote_volume", "trades", "taker_buy_base", "taker_bu
 
 
 class MalformedCsvError(ValueError):
-    """A normalized CSV row that does not fit ``CSV_SCHEMA`` or its month; the message names the file and row."""
+    """A normalized CSV row that does not fit ``CSV_SCHEMA`` or its month; the message names the file and row.
+
+    ``results`` holds what ``write_months`` did for the other months (written or skipped) before it raised."""
+
+    def __init__(self, message: str, results: dict | None = None, failed: dict | None = None):
+        super().__init__(message)
+        self.results = results or {}
+        self.failed: dict[Month, str] = failed or {}
 
 
 @dataclass
@@ -176,6 +185,7 @@ def write_months(
     """
     results: dict[Month, MonthWrite] = {}
     to_write: dict[Month, str] = {}
+    swap.recover(layout.parquet_root)  # a run killed mid-swap: put back the months it had moved aside
     for month in dict.fromkeys(months):
         pairs = read_csv_manifest(layout, month)
         fingerprint = _fingerprint(layout, month, pairs)
@@ -193,7 +203,9 @@ def write_months(
         session = spark()
         for month in to_write:  # a marker vouches for the data beside it; drop it until the new data is in
             _marker_path(layout, month).unlink(missing_ok=True)
-        _write(session, layout, list(to_write))
+        failed = _write_leaving_out_bad_months(session, layout, list(to_write))
+        for month in failed:
+            del to_write[month]
         summaries = summarize_months(session, layout, list(to_write))
         repeated = [m for m in to_write if summaries[m].duplicates]
         if repeated:
@@ -210,7 +222,26 @@ def write_months(
                      "summary": summary.to_dict()},
                 )  # fmt: skip
             results[month] = MonthWrite(month, files, size, skipped=False, summary=summary)
+        if failed:
+            raise MalformedCsvError("\n".join(failed.values()), results, failed)
     return results
+
+
+def _write_leaving_out_bad_months(session: SparkSession, layout: Layout, months: list[Month]) -> dict[Month, str]:
+    """Write ``months``; a month whose CSV fails a guard is left out (as it was in the lake) and the rest written
+    again, so one bad archive costs its month only. Returns the months left out, with the error naming the row."""
+    failed: dict[Month, str] = {}
+    while months:
+        try:
+            _write(session, layout, months)
+            break
+        except MalformedCsvError as error:
+            bad = next((m for m in months if f"/{m}/" in str(error)), None)
+            if bad is None:
+                raise
+            failed[bad] = str(error)
+            months = [m for m in months if m != bad]
+    return failed
 
 
 def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Month]) -> dict[Month, MonthSummary]:
@@ -305,13 +336,14 @@ def _write(session: SparkSession, layout: Layout, months: list[Month], drop_exac
             .option("partitionOverwriteMode", "dynamic")
             .option("compression", "snappy")
             .partitionBy("year", "month")
-            .parquet(str(layout.parquet_root))
+            .parquet(str(swap.staging_root(layout.parquet_root)))  # swapped in month by month: see lake/swap.py
         )
     except Exception as error:
         problem = _explain_failure(error)
         if problem is None:
             raise
         raise MalformedCsvError(problem) from error
+    swap.swap_in(layout.parquet_root, [str(layout.parquet_dir(m).relative_to(layout.parquet_root)) for m in months])
 
 
 def _with_dropped(first: dict[Month, MonthSummary], again: dict[Month, MonthSummary]) -> dict[Month, MonthSummary]:
@@ -422,8 +454,4 @@ def _file_stats(layout: Layout, month: Month) -> tuple[int, int]:
 
 
 def _remove_partition(layout: Layout, month: Month) -> None:
-    folder = layout.parquet_dir(month)
-    if folder.exists():
-        shutil.rmtree(folder)
-    if folder.parent.exists() and not any(folder.parent.iterdir()):
-        folder.parent.rmdir()
+    swap.remove(layout.parquet_root, str(layout.parquet_dir(month).relative_to(layout.parquet_root)))

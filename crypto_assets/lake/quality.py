@@ -23,6 +23,8 @@ def archives_verified(entries: dict[str, PairMonth], verified: dict[str, bool]) 
     ok = sum(1 for e in entries.values() if e.status == OK)
     passed = not failed and not mismatched
     text = "all archives verified" if passed else f"failed: {failed[:20]}; sha256 mismatch on disk: {mismatched[:20]}"
+    if failed:  # the first few errors name the archive, the URL and what to do
+        text += "".join(f"\n  {s}: {entries[s].error}" for s in failed[:3])
     return Outcome(
         "archives_verified", passed, "ERROR", text,
         {"files_ok": ok, "files_failed": len(failed), "sha256_mismatches": len(mismatched)},
@@ -42,6 +44,15 @@ def csv_matches_archives(per_symbol: dict[str, dict], ok_symbols: set[str]) -> O
         {"rows": sum(p["rows"] for p in per_symbol.values()), "pairs": len(per_symbol),
          "bytes": sum(p["bytes"] for p in per_symbol.values()), "pairs_missing": len(missing),
          "pairs_damaged": len(damaged)},
+    )  # fmt: skip
+
+
+def csv_unreadable(check: str, error: str) -> Outcome:
+    """A month whose archives could not be read (an unreadable member, a row that does not parse) fails ``check``."""
+    return Outcome(
+        check, False, "ERROR",
+        f"{error}. The month's CSVs are incomplete; re-run it once Binance republishes the archive",
+        {"pairs_unreadable": 1},
     )  # fmt: skip
 
 

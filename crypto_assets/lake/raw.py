@@ -12,6 +12,10 @@ no 404 round trip); a listed CHECKSUM ETag equal to the recorded one means the C
 read, so its sha256 is the recorded one: no GET, the file on disk is still re-hashed against it. Another ETag, none
 recorded (older manifests), or no usable listing (it failed, or shows no key at all): the CHECKSUM is fetched as
 before. Pairs never seen are not listed: nothing recorded to compare, so a cold run costs what it did without it.
+
+The bucket listing is the record of what exists: an archive it shows that answers 404 is failed, not absent (a wrong
+BINANCE_DATA_URL must not give an empty lake). A month in which every pair came back absent is confirmed against the
+listing of a few pairs; when the listing shows their archives they fail, and when it cannot be read the month fails.
 """
 
 from __future__ import annotations
@@ -24,14 +28,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
+from datetime import date, timedelta
 from pathlib import Path
 
 from crypto_assets.binance.archives import ArchiveError, archive_name, archive_path, monthly_prefix
 from crypto_assets.binance.client import BinanceClient, BinanceHTTPError
 from crypto_assets.binance.listing import ListedObject
+from crypto_assets.lake.leftovers import remove_dead_temp_files
 from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.layout import Layout
-from crypto_assets.months import DAILY_INTERVALS, Month
+from crypto_assets.months import DAILY_INTERVALS, Month, utc_today
 
 OK, ABSENT, FAILED = "ok", "absent", "failed"
 _MD5 = re.compile(r"[0-9a-f]{32}")
@@ -108,7 +114,11 @@ def read_manifest(layout: Layout, month: Month) -> dict[str, PairMonth]:
     payload = read_json(layout.raw_manifest(month), {"pairs": {}})
     return {
         symbol: PairMonth(
-            symbol, e["status"], e.get("source"), [ArchiveFile(**f) for f in e.get("files", [])], e.get("error"),
+            symbol,
+            e["status"],
+            e.get("source"),
+            [ArchiveFile(**f) for f in e.get("files", [])],
+            e.get("error"),
             e.get("final", False),
         )  # fmt: skip
         for symbol, e in payload["pairs"].items()
@@ -137,13 +147,14 @@ def fetch_months(
     *,
     workers: int,
     progress: Callable[[int, int], None] | None = None,
+    today: date | None = None,
 ) -> tuple[dict[Month, dict[str, PairMonth]], dict[Month, FetchStats]]:
     """Fetch every (month, symbol) archive with ``workers`` concurrent connections; write each month's manifest.
 
     Pairs whose answer is known from their listing and the disk (a final absence; a CHECKSUM unchanged since the
     archive on disk was verified, which is re-hashed here) are settled in this thread, without a task or a
     request; everything that needs the network goes to the connection pool meanwhile. ``progress(done, total)``
-    is called from this thread only.
+    is called from this thread only. ``today`` (default: the UTC date) decides which months must have archives.
 
     Returns the entries and the figures per month (``FetchStats.total`` adds them up).
     """
@@ -171,6 +182,8 @@ def fetch_months(
             results[month][symbol] = entry
             done += 1
 
+    for month in months:  # a killed run's partial downloads
+        remove_dead_temp_files(layout.raw_dir(month))
     # Which pairs have daily files on disk, from one directory listing per month (not a glob per pair and month).
     daily_on_disk = {m: _pairs_with_daily_files(layout, m) for m in months}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
@@ -205,12 +218,69 @@ def fetch_months(
             future.result()
             report()
         report(every=0)
+    for month in months:
+        _confirm_all_absent(client, layout, month, results[month], stats[month], today or utc_today())
     seconds = round(time.perf_counter() - started, 3)
     _mark_final_absences(results, previous)
     for month in months:
         write_manifest(layout, month, results[month])
         stats[month].seconds = seconds
     return results, stats
+
+
+# How many pairs of an all-absent month are looked up in the listing, and how many archive URLs an error quotes.
+_CONFIRM_PAIRS, _QUOTED = 5, 3
+
+
+def _confirm_all_absent(client: BinanceClient, layout: Layout, month: Month, entries: dict[str, PairMonth],
+                        stats: FetchStats, today: date) -> None:  # fmt: skip
+    """A month whose every pair came back absent, though its archives are due (it began two days ago: daily files
+    are published the next day), is checked against the bucket listing of a few pairs: pairs whose archives the
+    listing shows are failed (the archive host answered 404 for what exists); when the listing cannot be read, every
+    pair fails. Absent for good only when the listing agrees."""
+    if not entries or any(e.status != ABSENT for e in entries.values()) or month.first_day + timedelta(2) > today:
+        return
+    interval, symbols = layout.interval, sorted(entries)[:_CONFIRM_PAIRS]
+    listed, unreadable = [], None
+    for symbol in symbols:
+        try:
+            key = _listed_key(client, symbol, interval, month)
+        except (BinanceHTTPError, ValueError, OSError) as exc:
+            unreadable = unreadable or str(exc)
+            continue
+        finally:
+            stats.add(requests=1)
+        if key is not None:
+            listed.append((symbol, key))
+    urls = ", ".join(client.url(archive_path(s, interval, str(month))) for s in symbols[:_QUOTED])
+    if listed:
+        for symbol, key in listed:
+            entries[symbol] = PairMonth(symbol, FAILED, error=(
+                f"{key} is in the bucket listing ({client.listing_url}) but {client.url(key)} answered 404, like "
+                f"every archive of {month} asked from {client.data_url}; check BINANCE_DATA_URL "
+                "(expected the host serving data/spot/...)"))  # fmt: skip
+            stats.add(files_failed=1, files_absent=-1)
+    elif unreadable is not None:
+        for symbol in entries:
+            entries[symbol] = PairMonth(symbol, FAILED, error=(
+                f"every one of the {len(entries)} pairs came back absent (404) for {month} from {client.data_url}, "
+                f"and the bucket listing that could confirm it failed ({unreadable}); archives such as {urls} should "
+                "exist: check BINANCE_DATA_URL and BINANCE_LISTING_URL, then re-run the month"))  # fmt: skip
+        stats.add(files_failed=len(entries), files_absent=-len(entries))
+
+
+def _listed_key(client: BinanceClient, symbol: str, interval: str, month: Month) -> str | None:
+    """The key of the pair's monthly archive of ``month`` in the bucket listing, else of its first daily archive,
+    else None (the listing shows none)."""
+    for prefix in (archive_path(symbol, interval, str(month)),
+                   archive_path(symbol, interval, f"{month}-01").rsplit("-", 1)[0] + "-"):  # fmt: skip
+        if prefix.endswith("-") and interval not in DAILY_INTERVALS:
+            break
+        for objects, _ in client.list_pages(prefix):
+            keys = sorted(o.key for o in objects if o.key.endswith(".zip"))
+            if keys:
+                return keys[0]
+    return None
 
 
 def _mark_final_absences(results: dict[Month, dict[str, PairMonth]], previous: dict[Month, dict[str, PairMonth]]):
@@ -324,6 +394,8 @@ def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbo
         keys = listing.get(period) if listing is not None else None
         if listing is None or keys is not None:
             file = _monthly_file(client, layout, month, symbol, stats, keys, previous)
+            if file is None and keys is not None:
+                raise _listed_but_missing(client, archive_path(symbol, interval, period))
             if file is not None:
                 if has_daily:
                     _remove_daily_files(layout, month, symbol)
@@ -334,8 +406,9 @@ def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbo
         for day in days:
             day_sha = client.fetch_checksum(archive_path(symbol, interval, day))
             stats.add(requests=1)
-            if day_sha is not None:
-                files.append(_ensure_file(client, layout, month, symbol, day, day_sha, stats))
+            if day_sha is None:  # the listing showed it
+                raise _listed_but_missing(client, archive_path(symbol, interval, day))
+            files.append(_ensure_file(client, layout, month, symbol, day, day_sha, stats))
         if not files:
             stats.add(files_absent=1)
             return PairMonth(symbol, ABSENT)
@@ -344,6 +417,13 @@ def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbo
     except (BinanceHTTPError, ArchiveError, OSError) as exc:
         stats.add(files_failed=1)
         return PairMonth(symbol, FAILED, error=str(exc))
+
+
+def _listed_but_missing(client: BinanceClient, path: str) -> BinanceHTTPError:
+    return BinanceHTTPError(
+        f"{path.rsplit('/', 1)[-1]} is in the bucket listing ({client.listing_url}) but GET "
+        f"{client.url(path)}.CHECKSUM answered 404; check BINANCE_DATA_URL (expected the host serving data/spot/...)"
+    )
 
 
 def _monthly_file(client: BinanceClient, layout: Layout, month: Month, symbol: str, stats: FetchStats,
