@@ -10,7 +10,7 @@ Scenarios (all share one persistent Dagster instance, a temporary DAGSTER_HOME, 
 (S) the study's job: ``--s-pairs`` x ``--s-months`` (ending ``--end-month``) x 4h, ``historical-usdt``,
     ``--latency-ms``, its own stand-in and lake, run as A is.
 (A) cold: ``--pairs`` x ``--months`` (ending ``--end-month``) x ``--interval``, ``historical-usdt``, ``--latency-ms``
-    per request; then, on copies of its files, the normalize-vs-naive comparison and a 1-month parquet_candles run.
+    per request; then, on a copy of its files, a 1-month parquet_candles run.
 (B) warm: A again right after, nothing new upstream.
 (C) fine interval: ``--c-pairs`` x ``--c-months`` x ``--c-interval`` (50 x 3 x 1m), its own stand-in and lake.
 (D) one month added: the stand-in publishes the month after ``--end-month``; the end month moves to it and the whole
@@ -26,7 +26,7 @@ scenario`` runs the three in one process), with the environment set before ``cry
 Output: JSON lines on stdout (progress on stderr):
   {"kind": "machine", ...}                              the machine, its load, the settings
   {"kind": "asset", "scenario", "asset", "seconds", ...}   one per asset and scenario
-  {"kind": "phase", "scenario", "phase", ...}           stand-in warm-up, notebook, limit, normalize vs naive,
+  {"kind": "phase", "scenario", "phase", ...}           stand-in warm-up, notebook, limit,
                                                         1-month Parquet, rewrites
   {"kind": "summary", "scenario", "seconds", "rows_per_s", "peak_mb", "targets": [...], ...}
   {"kind": "targets", "all_passed", "targets": [...]}    every target of the session, with pass/fail
@@ -47,9 +47,6 @@ How things are measured:
     descendants (the Spark driver JVM), read in the run process after each run and sampled from /proc every 0.2 s by
     this process; ``peak_mb`` = the sum of both peaks (an upper bound; ``tree_peak_mb`` is the largest sampled sum of
     VmRSS over the process tree at one instant).
-  * normalize vs naive: ``normalize_pair_month`` (the code normalized_csv runs) against ``naive_normalize`` (per-row
-    ``datetime``) on the same verified archives of the run (a sample of about ``--normalize-rows`` rows), best of 3,
-    and the outputs compared byte for byte.
   * 15 months vs one: parquet_candles' step seconds in A against a parquet_candles run of the middle month alone
     on a fresh copy of that month's CSVs (same code, Spark start included in both).
   * D rewrites only the new month: (mtime, size) of every file under the Parquet root before and after.
@@ -61,7 +58,7 @@ How things are measured:
   * CSV on disk: every file under the lake's ``csv/`` over the ``.zip`` files under ``raw/``.
 
 Targets (each a ratio of figures measured in the same session): S, A and C at least 3x faster than the notebook
-method (the 5x stretch is said in the detail); A's download within 2x of its latency bound; normalize >= 10x naive;
+method (the 5x stretch is said in the detail); A's download within 2x of its latency bound;
 parquet_candles for all months < 3x one month; B downloads 0 archive bytes and costs < 15% of A; D costs < 15% of A
 and rewrites only the new month; C's rows/s >= A's rows/s / 2; A's and C's normalized CSV <= 1.5x their zips; peak
 memory < 1 GB in every scenario.
@@ -517,83 +514,6 @@ class Bench:
         emit(_rounded({**summary, "targets": targets}))
 
     # --- side phases -------------------------------------------------------------------------------------------------
-    def normalize_vs_naive(self, scenario: str, data_dir: Path, interval: str, months: list[str]) -> dict:
-        from crypto_assets.binance import klines
-        from crypto_assets.binance.archives import open_member
-        from crypto_assets.lake.raw import OK, read_manifest
-        from crypto_assets.layout import Layout
-        from crypto_assets.months import Month
-
-        layout = Layout.at(data_dir, interval)
-        candidates = []
-        for text in months:
-            month = Month.parse(text)
-            for symbol, entry in sorted(read_manifest(layout, month).items()):
-                if entry.status == OK and entry.source == "monthly":
-                    candidates.append((symbol, month, layout.raw_file(month, entry.files[0].name)))
-        # Spread the sample over pairs and months: every k-th archive, about --normalize-rows rows in all.
-        per_file = {"1s": 2_600_000, "1m": 43_000, "3m": 14_400, "5m": 8_600, "15m": 2_900, "30m": 1_440,
-                    "1h": 720, "2h": 360}.get(interval, 180)  # fmt: skip
-        stride = max(1, -(-len(candidates) * per_file // max(self.args.normalize_rows, 1)))
-        sample = candidates[::stride]
-        out = Path(tempfile.mkdtemp(prefix="normalize-", dir=self.args.workdir))
-
-        def fast() -> int:
-            rows = 0
-            for symbol, month, path in sample:
-                archive, stream = open_member(path)
-                with archive, stream:
-                    rows += klines.normalize_pair_month(symbol, interval, month, [(path.name, stream)],
-                                                        out / f"fast-{month}-{symbol}.csv").rows  # fmt: skip
-            return rows
-
-        def naive() -> int:
-            rows = 0
-            for symbol, month, path in sample:
-                archive, stream = open_member(path)
-                with archive, stream:
-                    rows += klines.naive_normalize(symbol, stream, out / f"naive-{month}-{symbol}.csv")
-            return rows
-
-        members = {}
-        for _, _, path in sample:
-            archive, stream = open_member(path)
-            with archive, stream:
-                members[path] = stream.read()
-
-        def fast_in_memory() -> int:
-            return sum(klines.normalize_pair_month(symbol, interval, month, [(path.name, io.BytesIO(members[path]))],
-                                                   out / f"fast-{month}-{symbol}.csv").rows
-                       for symbol, month, path in sample)  # fmt: skip
-
-        def naive_in_memory() -> int:
-            return sum(klines.naive_normalize(symbol, io.BytesIO(members[path]), out / f"naive-{month}-{symbol}.csv")
-                       for symbol, month, path in sample)  # fmt: skip
-
-        timings: dict[str, list[float]] = {}
-        counted = {}
-        for _ in range(3):
-            for name, fn in (("fast", fast), ("naive", naive), ("fast_mem", fast_in_memory),
-                             ("naive_mem", naive_in_memory)):  # fmt: skip
-                started = time.perf_counter()
-                counted[name] = fn()
-                timings.setdefault(name, []).append(time.perf_counter() - started)
-        members.clear()
-        same = all((out / f"fast-{m}-{s}.csv").read_bytes() == (out / f"naive-{m}-{s}.csv").read_bytes()
-                   for s, m, _ in sample)  # fmt: skip
-        fast_s, naive_s = min(timings["fast"]), min(timings["naive"])
-        line = {"kind": "phase", "scenario": scenario, "phase": "normalize_vs_naive", "files": len(sample),
-                "rows": counted["fast"], "fast_seconds": fast_s, "naive_seconds": naive_s,
-                "fast_rows_per_s": _ratio(counted["fast"], fast_s),
-                "naive_rows_per_s": _ratio(counted["naive"], naive_s),
-                "speedup": _ratio(naive_s, fast_s), "same_output": same, "source": "benchmark",
-                "in_memory_fast_seconds": min(timings["fast_mem"]),
-                "in_memory_naive_seconds": min(timings["naive_mem"]),
-                "in_memory_speedup": _ratio(min(timings["naive_mem"]), min(timings["fast_mem"]))}  # fmt: skip
-        shutil.rmtree(out, ignore_errors=True)
-        emit(_rounded(line))
-        return line
-
     def parquet_one_month(self, scenario: str, data_dir: Path, interval: str, month: str, all_months_s: float | None,
                           months: int) -> dict:  # fmt: skip
         """parquet_candles of one month alone, on a fresh copy of that month's CSVs (no Parquet yet)."""
@@ -809,10 +729,6 @@ class Bench:
             targets.append(_target("A.download_within_2x_latency_bound", summary_a["download_ratio_to_latency_bound"],
                                    2, "<=", f"raw_monthly_klines {summary_a['seconds_per_asset']['raw_monthly_klines']}"
                                    f" s vs bound {bound} s = requests x latency / workers"))  # fmt: skip
-            normalize = self.normalize_vs_naive("A", data_dir, a.interval, months)
-            targets.append(_target("A.normalize_at_least_10x_naive", normalize["speedup"], 10, ">=",
-                                   f"{normalize['files']} archives, {normalize['rows']} rows, "
-                                   f"same output: {normalize['same_output']}"))  # fmt: skip
             if a.months > 1:
                 middle = months[len(months) // 2]
                 one = self.parquet_one_month(
@@ -910,10 +826,6 @@ class Bench:
                                    _ratio(summary_c["rows_per_s"], self.summaries["A"]["rows_per_s"]), 0.5, ">=",
                                    f"C {summary_c['rows_per_s']:.0f} rows/s vs A "
                                    f"{self.summaries['A']['rows_per_s']:.0f} rows/s (scenario wall time)"))  # fmt: skip
-        if not a.no_c_normalize:
-            normalize = self.normalize_vs_naive("C", data_dir, a.c_interval, months)
-            targets.append(_target("C.normalize_at_least_10x_naive", normalize["speedup"], 10, ">=",
-                                   f"{normalize['files']} archives, {normalize['rows']} rows"))  # fmt: skip
         self.finish_scenario("C", summary_c, targets)
 
 
@@ -993,14 +905,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--c-months", type=int, default=3, help="months of C (default 3)")
     p.add_argument("--c-interval", default="1m", help="interval of C (default 1m)")
     p.add_argument("--c-latency-ms", type=float, default=None, help="latency of C (default: --latency-ms)")
-    p.add_argument("--no-c-normalize", action="store_true", help="skip normalize vs naive on C's archives")
     p.add_argument(
         "--d-range",
         choices=("full", "new"),
         default="full",
         help="D backfills the whole range with the new month (full, default) or the new month only",
     )
-    p.add_argument("--normalize-rows", type=int, default=200_000, help="rows in the normalize-vs-naive sample")
     p.add_argument(
         "--process-per",
         choices=("run", "scenario"),

@@ -21,7 +21,7 @@ SUMMARY_KEYS = {
 TARGETS = {
     "S.project_3x_faster_than_notebook", "S.peak_memory_under_1GB",
     "A.project_3x_faster_than_notebook", "A.csv_on_disk_within_1_5x_zips", "A.download_within_2x_latency_bound",
-    "A.normalize_at_least_10x_naive", "A.peak_memory_under_1GB",
+    "A.peak_memory_under_1GB",
 }  # fmt: skip
 NOTEBOOK_PHASES = {"discover", "download", "rewrite", "spark_start", "csv_to_parquet", "read_back", "total"}
 
@@ -52,9 +52,6 @@ def test_benchmark_smoke_only_runs_and_prints_every_target_without_judging_them(
     rows = assets["normalized_csv"]["rows"]
     assert rows > 0 and assets["parquet_candles"]["rows"] == assets["dataset_report"]["total_rows"] == rows
     assert assets["parquet_candles"]["spark_start_seconds"] > 0
-
-    normalize = next(line for line in lines if line.get("phase") == "normalize_vs_naive")
-    assert normalize["same_output"] is True and normalize["rows"] == assets["normalized_csv"]["rows"]
 
     summaries = {line["scenario"]: line for line in lines if line["kind"] == "summary"}
     assert set(summaries) == {"S", "A"}
