@@ -80,7 +80,7 @@ def port_open(host: str, port: int, timeout: float = 2.0) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Running (a zombie left by a parent that did not reap it yet counts as gone)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -100,7 +100,7 @@ def _is_our_server(pid: int) -> bool:
     try:
         return SERVER_CLASS in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
-        return _alive(pid)  # no /proc: trust the pid file
+        return process_alive(pid)  # no /proc: trust the pid file
 
 
 def server_command(conf: dict[str, str], port: int, java_options: str = "") -> list[str]:
@@ -148,7 +148,7 @@ class SparkConnectServer:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) and _is_our_server(pid) else None
+        return pid if process_alive(pid) and _is_our_server(pid) else None
 
     def running(self) -> bool:
         return self.pid() is not None and port_open(HOST, self.port)
@@ -225,7 +225,7 @@ class SparkConnectServer:
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + grace
-        while _alive(pid) and time.monotonic() < deadline:
+        while process_alive(pid) and time.monotonic() < deadline:
             self._reap(block=False)
             time.sleep(0.2)
         try:
