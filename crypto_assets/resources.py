@@ -1,14 +1,22 @@
 """Dagster resources: the Binance HTTP session, the lake's location and options, and the SparkSession."""
 
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
 import dagster as dg
-from dagster_pyspark import LazyPySparkResource
 from pydantic import PrivateAttr
 
 from crypto_assets.binance.client import BinanceClient
 from crypto_assets.lake.jvm_classes import ClassArchive
-from crypto_assets.lake.spark import build_session, spark_conf
+from crypto_assets.lake.spark import build_session, connect_session, spark_conf
+from crypto_assets.lake.spark_server import SparkServerError
 from crypto_assets.layout import Layout
 from crypto_assets.settings import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 class BinanceResource(dg.ConfigurableResource):
@@ -58,21 +66,43 @@ class LakeResource(dg.ConfigurableResource):
         return Layout.at(self.data_dir, self.interval)
 
 
-class SparkResource(LazyPySparkResource):
-    """A SparkSession started on first use (runs with nothing to write never pay for a JVM) and stopped at the
-    end of the run (the stock resource never stops it). The driver JVM starts from a class-data archive kept in
-    ``class_cache`` (CRYPTO_SPARK_CLASS_CACHE; empty = the user's cache folder, ``off`` = none)."""
+class SparkResource(dg.ConfigurableResource):
+    """A SparkSession made on first use (runs with nothing to write never pay for Spark) and released at the end of
+    the run.
 
+    With ``remote`` (SPARK_REMOTE, ``sc://host:port``) the session is a client of a long-lived Spark Connect server
+    shared by runs (see ``lake.spark_server``); releasing it leaves the server running. Without it, the run starts
+    its own local-mode (or ``spark://`` cluster) driver JVM from ``spark_config``, mapping the class-data archive
+    kept in ``class_cache`` (CRYPTO_SPARK_CLASS_CACHE; empty = the user's cache folder, ``off`` = none), and stops
+    it at the end of the run."""
+
+    spark_config: dict[str, Any]
+    remote: str = ""
     class_cache: str = ""
+    _session: Any = PrivateAttr(default=None)
 
-    def _init_session(self) -> None:
-        if self._spark_session is None:
-            self._spark_session = build_session(self.spark_config, ClassArchive.at(self.class_cache or None))
+    @property
+    def spark_session(self) -> SparkSession:
+        if self._session is None:
+            began = time.perf_counter()
+            if self.remote:
+                try:
+                    self._session = connect_session(self.remote, self.spark_config)
+                except SparkServerError as exc:
+                    raise dg.Failure(description=str(exc)) from None
+            else:
+                self._session = build_session(self.spark_config, ClassArchive.at(self.class_cache or None))
+            self.session_started(time.perf_counter() - began)
+        return self._session
+
+    def session_started(self, seconds: float) -> None:
+        """Called once a run's session is ready, with the seconds it took (JVM start or Connect handshake): a hook
+        for whoever times it (the benchmark)."""
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._spark_session is not None:
-            self._spark_session.stop()
-            self._spark_session = None
+        if self._session is not None:
+            self._session.stop()  # local: stops the driver JVM; Connect: closes only this client's session
+            self._session = None
 
 
 def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:
@@ -94,6 +124,8 @@ def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableReso
             include_leveraged=settings.include_leveraged,
         ),
         "spark": SparkResource(
-            spark_config=spark_conf(settings.spark_master, settings.spark_conf), class_cache=settings.spark_class_cache
+            spark_config=spark_conf(settings.spark_master, settings.spark_conf),
+            remote=settings.spark_remote,
+            class_cache=settings.spark_class_cache,
         ),
     }

@@ -42,6 +42,8 @@ class Settings:
     # for TLS and hashing; more mostly adds contention in the GIL (see the benchmark in the README).
     download_workers: int = 32
     spark_master: str = "local[*]"
+    # Spark Connect server the runs use (sc://host:port); empty = a local-mode driver JVM in each run's process.
+    spark_remote: str = ""
     spark_conf: dict[str, str] = field(default_factory=dict)
     # Folder of the Spark driver JVM's class-data archive; empty = ~/.cache/crypto_assets/spark-classes, "off" = none.
     spark_class_cache: str = ""
@@ -73,6 +75,7 @@ class Settings:
                 "CRYPTO_DOWNLOAD_WORKERS", get("CRYPTO_DOWNLOAD_WORKERS", str(d.download_workers)), 1, 256
             ),
             spark_master=get("SPARK_MASTER", d.spark_master) or d.spark_master,
+            spark_remote=_remote("SPARK_REMOTE", get("SPARK_REMOTE", d.spark_remote)),
             spark_conf=_json_object("CRYPTO_SPARK_CONF", get("CRYPTO_SPARK_CONF", "")),
             spark_class_cache=get("CRYPTO_SPARK_CLASS_CACHE", d.spark_class_cache),
             synthetic=_bool("CRYPTO_DEMO", get("CRYPTO_DEMO", "false")),
@@ -109,6 +112,22 @@ def _url(name: str, value: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise SettingsError(f"{name}={value!r} is not a URL; expected http(s)://host[:port][/path]")
     return value.rstrip("/")
+
+
+def _remote(name: str, value: str) -> str:
+    if not value:
+        return ""
+    parsed = urlparse(value)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = 0
+    if parsed.scheme != "sc" or not parsed.hostname or port == 0:
+        raise SettingsError(
+            f"{name}={value!r} is not a Spark Connect URL; expected sc://host:port (e.g. sc://127.0.0.1:15002), "
+            "or empty for a local-mode Spark in each run"
+        )
+    return value
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:

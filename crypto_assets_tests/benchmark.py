@@ -39,13 +39,17 @@ How things are measured:
   * requests and bytes downloaded: the stand-in's own counters (zip body bytes actually sent), reset per run.
   * download latency bound: requests x latency / CRYPTO_DOWNLOAD_WORKERS; the ratio is raw_monthly_klines' step
     seconds over it.
-  * Spark start: the time of the first ``spark.spark_session`` access in a run (JVM launch + SparkContext + session),
-    timed by a subclass of the project's SparkResource that only adds the stopwatch.
+  * Spark start: the time of the first ``spark.spark_session`` access in a run (JVM launch + SparkContext + session;
+    with the Spark Connect server, the client's handshake), reported through SparkResource's ``session_started``.
+  * Spark Connect (``--spark-remote auto``, the default): one server started before the scenarios the way `make ui`
+    starts it (its start is a ``spark_connect_start`` phase), shared by the project's runs through SPARK_REMOTE and
+    stopped at the end; the notebook baseline keeps its own local JVM. ``--spark-remote off``: local mode per run.
   * peak memory: the run process's own ``VmHWM`` (Python; not ``ru_maxrss``, which Linux carries over from the
     parent across fork and exec, so a run process started by this one would report this one's size) and the
-    largest ``VmHWM`` among its ``java``
-    descendants (the Spark driver JVM), read in the run process after each run and sampled from /proc every 0.2 s by
-    this process; ``peak_mb`` = the sum of both peaks (an upper bound; ``tree_peak_mb`` is the largest sampled sum of
+    largest ``VmHWM`` among its ``java`` descendants (the Spark driver JVM) or of the Connect server JVM (sampled by
+    pid, its peak reset through ``/proc/<pid>/clear_refs`` at each run process's start), read in the run process
+    after each run and sampled from /proc every 0.2 s by this process; ``peak_mb`` = the sum of both peaks (an upper
+    bound; ``tree_peak_mb`` is the largest sampled sum of
     VmRSS over the process tree at one instant).
   * 15 months vs one: parquet_candles' step seconds in A against a parquet_candles run of the middle month alone
     on a fresh copy of that month's CSVs (same code, Spark start included in both).
@@ -173,9 +177,9 @@ def proc_memory(pid: int) -> tuple[str, int, int] | None:
 class TreeSampler(threading.Thread):
     """Samples the memory of a process and its descendants: peak VmHWM per process, peak summed VmRSS."""
 
-    def __init__(self, root: int, every: float = 0.2):
+    def __init__(self, root: int, every: float = 0.2, also: tuple[int, ...] = ()):
         super().__init__(daemon=True, name="memory-sampler")
-        self.root, self.every = root, every
+        self.root, self.every, self.also = root, every, also  # also: pids outside the tree (the Connect server)
         self.peaks: dict[int, tuple[str, int]] = {}
         self.tree_peak_kb = 0
         self._stop_event = threading.Event()
@@ -188,7 +192,7 @@ class TreeSampler(threading.Thread):
 
     def sample(self) -> None:
         total = 0
-        for pid in [self.root, *descendants(self.root)]:
+        for pid in [self.root, *descendants(self.root), *self.also]:
             found = proc_memory(pid)
             if found is None:
                 continue
@@ -243,17 +247,15 @@ def worker_main(spec_path: str) -> int:
     spark_starts: list[float] = []
 
     class TimedSparkResource(SparkResource):
-        """The project's SparkResource with a stopwatch on the first session of a run."""
+        """The project's SparkResource, recording how long each run's session took to be ready."""
 
-        def _init_session(self) -> None:
-            if self._spark_session is None:
-                started = time.perf_counter()
-                super()._init_session()
-                spark_starts.append(time.perf_counter() - started)
+        def session_started(self, seconds: float) -> None:
+            spark_starts.append(seconds)
 
     resources = resources_from_settings(settings)
+    project = resources["spark"]
     resources["spark"] = TimedSparkResource(
-        spark_config=resources["spark"].spark_config, class_cache=resources["spark"].class_cache
+        spark_config=project.spark_config, remote=project.remote, class_cache=project.class_cache
     )
     by_name = {next(iter(a.keys)).to_user_string(): a for a in ASSETS}
     instance = dg.DagsterInstance.get()
@@ -351,10 +353,33 @@ class Bench:
         self.targets: list[dict] = []
         self.extra: dict[str, dict] = {}  # per scenario: figures of the side phases
         self._serial = 0
+        self.spark_server = None  # --spark-remote auto: the SparkConnectServer shared by the project's runs
+
+    def start_spark_server(self) -> None:
+        """The Connect server as `make ui` starts it (crypto_assets.serve), on a free port, before the scenarios."""
+        from crypto_assets.lake.spark import spark_conf
+        from crypto_assets.lake.spark_server import SparkConnectServer
+        from crypto_assets_tests.dagster_dev import free_port
+
+        conf = spark_conf(self.args.spark_master, json.loads(self.args.spark_conf) if self.args.spark_conf else None)
+        server = SparkConnectServer(free_port(), self.args.workdir / "spark-connect")
+        started = time.perf_counter()
+        server.start(conf, os.environ.get("CRYPTO_SPARK_CLASS_CACHE", ""))
+        self.spark_server = server
+        emit({"kind": "phase", "phase": "spark_connect_start", "seconds": time.perf_counter() - started,
+              "url": server.url, "pid": server.pid(), "log": str(server.log_file)})  # fmt: skip
+
+    def stop_spark_server(self) -> None:
+        if self.spark_server is not None:
+            self.spark_server.stop()
+            self.spark_server = None
 
     # --- environment and processes -----------------------------------------------------------------------------------
     def env(self, standin, data_dir: Path, interval: str, months: list[str]) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CRYPTO_", "BINANCE_", "SPARK_MASTER"))}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("CRYPTO_", "BINANCE_", "SPARK_MASTER", "SPARK_REMOTE"))}  # fmt: skip
+        if self.spark_server is not None:
+            env["SPARK_REMOTE"] = self.spark_server.url
         env.update(standin.env() if standin is not None else {
             "BINANCE_DATA_URL": "http://127.0.0.1:9", "BINANCE_LISTING_URL": "http://127.0.0.1:9/bucket",
             "BINANCE_API_URL": "http://127.0.0.1:9"})  # fmt: skip
@@ -380,11 +405,14 @@ class Bench:
         spec_path.write_text(json.dumps(spec))
         log_path = self.logs / f"{stem}.log"
         log(f"{scenario}: run process {stem} (log {log_path})")
+        server_pid = self.spark_server.pid() if self.spark_server is not None else None
+        if server_pid is not None:
+            Path(f"/proc/{server_pid}/clear_refs").write_text("5")  # its VmHWM restarts: this process's peak only
         started = time.perf_counter()
         with open(log_path, "wb") as out:
             proc = subprocess.Popen([sys.executable, "-m", "crypto_assets_tests.benchmark", "--worker", str(spec_path)],
                                     cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-            sampler = TreeSampler(proc.pid)
+            sampler = TreeSampler(proc.pid, also=(server_pid,) if server_pid else ())
             sampler.start()
             try:
                 code = proc.wait(timeout=self.args.timeout)
@@ -919,6 +947,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--spark-master", default="local[*]", help="SPARK_MASTER of the runs (default local[*])")
     p.add_argument("--spark-conf", default="", help="CRYPTO_SPARK_CONF of the runs (JSON)")
+    p.add_argument("--spark-remote", choices=("auto", "off"), default="auto",
+                   help="auto: the project's runs share one Spark Connect server, as under `make ui` (default); "
+                        "off: each run starts its own local-mode Spark")  # fmt: skip
     p.add_argument("--workdir", type=Path, default=None, help="where lakes, the instance and logs go (default: temp)")
     p.add_argument("--keep", action="store_true", help="keep the temporary workdir")
     p.add_argument("--profile", action="store_true", help="cProfile each run (main thread) into WORKDIR/profiles")
@@ -954,6 +985,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args)
     started = time.perf_counter()
     try:
+        if args.spark_remote == "auto":
+            bench.start_spark_server()
         if "S" in args.selected:
             bench.study_dataset()
         if "A" in args.selected:
@@ -961,6 +994,7 @@ def main(argv: list[str] | None = None) -> int:
         if "C" in args.selected:
             bench.fine_dataset()
     finally:
+        bench.stop_spark_server()
         if temporary and not args.keep:
             shutil.rmtree(args.workdir, ignore_errors=True)
         else:

@@ -121,6 +121,22 @@ def spark_resource():
 
 
 @pytest.fixture(scope="session")
+def spark_connect_server(tmp_path_factory):
+    """One Spark Connect server (the lake's settings, local[2]) for the tests that ask for it, on a free port;
+    stopped at the end of the session, and proven gone. The rest of the suite stays on local mode."""
+    from crypto_assets.lake.spark import spark_conf
+    from crypto_assets.lake.spark_server import SparkConnectServer, process_alive
+    from crypto_assets_tests.dagster_dev import free_port
+
+    server = SparkConnectServer(free_port(), tmp_path_factory.mktemp("spark-connect"))
+    server.start(spark_conf("local[2]"))
+    pid = server.pid()
+    yield server
+    server.stop()
+    assert not process_alive(pid), f"the Spark Connect server JVM (pid {pid}) outlived its stop"
+
+
+@pytest.fixture(scope="session")
 def spark(spark_resource):
     """The suite's SparkSession (the one KeepAliveSparkResource's runs reuse), to read results back."""
     from crypto_assets.lake.spark import build_session, spark_conf

@@ -75,7 +75,8 @@ def pipeline_env(binance: Mapping[str, str], data_dir: Path, months: Sequence[st
                  **extra: str) -> dict[str, str]:  # fmt: skip
     """This process's environment, without pipeline settings of its own, plus the pipeline pointed at ``binance``
     (the three BINANCE_* URLs) and ``data_dir`` for ``months`` (first..last); mode `symbols` when ``symbols``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "CRYPTO_", "SPARK_MASTER"))}
+    own = ("BINANCE_", "CRYPTO_", "SPARK_MASTER", "SPARK_REMOTE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(own)}
     return {
         **env,
         **binance,

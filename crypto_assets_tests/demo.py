@@ -5,7 +5,9 @@
 Everything the demo writes stays apart from real data: the lake goes to ./data/demo and the Dagster instance to
 ./.dagster_home/demo (so synthetic materializations never show up in the history of `make ui`); --data-dir and
 --dagster-home move them. CRYPTO_DEMO=1 is set for the pipeline as a marker that it is looking at synthetic data.
-Ctrl-C (or SIGTERM, e.g. `kill <pid>` from a script) stops the UI, the daemon, any run and the stand-in.
+The runs share one Spark Connect server (its pid and log under the demo's DAGSTER_HOME/spark-connect).
+Ctrl-C (or SIGTERM, e.g. `kill <pid>` from a script) stops the UI, the daemon, any run, the Spark server and the
+stand-in.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import sys
 import time
 from pathlib import Path
 
+from crypto_assets.lake.spark import spark_conf
+from crypto_assets.lake.spark_server import SparkConnectServer, SparkServerError
 from crypto_assets_tests.binance_standin import Market, StandIn
-from crypto_assets_tests.dagster_dev import REPO_ROOT, DagsterDev, DagsterDevError, _describe, pipeline_env
+from crypto_assets_tests.dagster_dev import REPO_ROOT, DagsterDev, DagsterDevError, _describe, free_port, pipeline_env
 
 DATA_DIR = REPO_ROOT / "data" / "demo"
 DAGSTER_HOME = REPO_ROOT / ".dagster_home" / "demo"
@@ -25,9 +29,10 @@ BANNER = "SYNTHETIC DATA - local Binance stand-in, not real market data"
 READY = "DEMO READY"  # the line a script (or the test) waits for
 
 
-def demo_env(standin: StandIn, data_dir: Path, start_month: str, end_month: str) -> dict[str, str]:
-    """The process environment with the pipeline pointed at the stand-in and the demo lake, marked as a demo."""
-    return pipeline_env(standin.env(), data_dir, [start_month, end_month], CRYPTO_DEMO="1")
+def demo_env(standin: StandIn, data_dir: Path, start_month: str, end_month: str, spark_remote: str) -> dict[str, str]:
+    """The process environment with the pipeline pointed at the stand-in, the demo lake and the demo's Spark Connect
+    server, marked as a demo."""
+    return pipeline_env(standin.env(), data_dir, [start_month, end_month], CRYPTO_DEMO="1", SPARK_REMOTE=spark_remote)
 
 
 def banner(lines: list[str]) -> str:
@@ -56,18 +61,22 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     market = Market.synthetic(args.pairs, args.start_month, args.end_month)
     data_dir, home = args.data_dir.resolve(), args.dagster_home.resolve()
+    # The runs share one Spark Connect server (as under `make ui`), on a free port so a `make ui` can run beside.
+    spark_server = SparkConnectServer(free_port(), home / "spark-connect")
     with StandIn(market, port=0) as standin:
-        env = demo_env(standin, data_dir, args.start_month, args.end_month)
+        env = demo_env(standin, data_dir, args.start_month, args.end_month, spark_server.url)
         dev = DagsterDev(home.parent, env, host=args.host, port=args.port, home=home, log_to_stdout=True)
         print(banner([
             BANNER,
             f"{len(market.pairs)} made-up USDT pairs, months {args.start_month}..{args.end_month} (CRYPTO_DEMO=1)",
             f"stand-in: {standin.data_url}   (BINANCE_DATA_URL, BINANCE_LISTING_URL, BINANCE_API_URL)",
             f"lake: {data_dir}",
+            f"Spark Connect server: {spark_server.url}   (SPARK_REMOTE)",
             f"DAGSTER_HOME: {home}",
             f"starting the Dagster UI on {dev.url} - Ctrl-C stops everything",
         ]), flush=True)  # fmt: skip
         try:
+            spark_server.start(spark_conf())
             dev.start()
             dev.wait_ready()
             print(banner([
@@ -77,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             code = dev.process.wait()
             print(f"demo: dagster dev exited on its own (code {code})", file=sys.stderr)
             return code or 1
-        except DagsterDevError as exc:
+        except (DagsterDevError, SparkServerError) as exc:
             print(f"demo: {exc}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
@@ -89,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             report = dev.stop()
+            spark_server.stop()
             if report.survivors:
                 print(f"demo: killed processes that outlived the stop:\n{_describe(report.survivors)}",
                       file=sys.stderr)  # fmt: skip

@@ -53,6 +53,9 @@ def test_benchmark_smoke_only_runs_and_prints_every_target_without_judging_them(
     assert rows > 0 and assets["parquet_candles"]["rows"] == assets["dataset_report"]["total_rows"] == rows
     assert assets["parquet_candles"]["spark_start_seconds"] > 0
 
+    (connect,) = [line for line in lines if line.get("phase") == "spark_connect_start"]  # the runs' shared server
+    assert connect["seconds"] > 0
+
     summaries = {line["scenario"]: line for line in lines if line["kind"] == "summary"}
     assert set(summaries) == {"S", "A"}
     for scenario, summary in summaries.items():

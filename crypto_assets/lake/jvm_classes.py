@@ -66,12 +66,15 @@ class ClassArchive:
         key = runtime_key()
         return None if key is None else cls(Path(folder) if folder else default_folder(), key)
 
-    def java_options(self) -> str:
-        """Options for a new driver JVM: map the archive if there is one, otherwise write one at exit."""
+    def java_options(self, write: bool = True) -> str:
+        """Options for a new JVM on Spark's class path: map the archive if there is one, otherwise write one at exit
+        (unless not ``write``: a long-running JVM, whose dump at exit would take longer than its stop may wait)."""
         self.promote_finished()
         if self.archive.is_file():
             self.mapping = True
             return f"-XX:SharedArchiveFile={self.archive} {_QUIET}"
+        if not write:
+            return ""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError:

@@ -83,6 +83,8 @@ def build_session(conf: dict[str, str], class_archive: ClassArchive | None = Non
     from pyspark.sql import SparkSession
 
     prepare_environment(conf.get("spark.master", "local[*]"))
+    if not os.environ.get("SPARK_REMOTE"):
+        os.environ.pop("SPARK_REMOTE", None)  # pyspark takes a present but empty SPARK_REMOTE for Connect mode
     if SparkContext._gateway is None:  # this call starts the driver JVM
         # glibc gives every busy thread of the JVM its own malloc arena; two are plenty for a driver whose memory is
         # on the heap, and keep ~30 MB of native fragments out of its peak (read by the JVM at its start only).
@@ -100,4 +102,28 @@ def build_session(conf: dict[str, str], class_archive: ClassArchive | None = Non
     session.sparkContext.setLogLevel("WARN")
     if class_archive is not None:
         class_archive.started(session._jvm.java.lang.ProcessHandle.current().pid())
+    return session
+
+
+def connect_session(url: str, conf: dict[str, str]) -> SparkSession:
+    """A Spark Connect session on the server at ``url`` (``sc://host:port``) with the SQL settings of ``conf`` that
+    a session may change (time zone, partition overwrite, Parquet output, file sizes, shuffle partitions): a server
+    we did not start still writes the lake the same way. Fails at once, naming the URL, if nothing answers there.
+
+    pyspark switches the whole process to Connect mode (``pyspark.sql.functions`` then build Connect columns), so a
+    process uses either this or ``build_session``, not both."""
+    from pyspark.sql import SparkSession
+
+    from crypto_assets.lake.spark_server import SparkServerError, parse_remote, port_open
+
+    host, port = parse_remote(url)
+    if not port_open(host, port, timeout=3.0):
+        raise SparkServerError(
+            f"no Spark Connect server answers at SPARK_REMOTE={url}: start one with `make spark` (or `python -m "
+            f"crypto_assets.lake.spark_server start --port {port}`), or unset SPARK_REMOTE to run Spark in local mode"
+        )
+    session = SparkSession.builder.remote(url).getOrCreate()
+    for key, value in conf.items():
+        if key.startswith("spark.sql.") and session.conf.isModifiable(key):
+            session.conf.set(key, value)
     return session

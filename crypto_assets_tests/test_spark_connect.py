@@ -1,0 +1,137 @@
+"""The Spark Connect path: runs against a long-lived server write the same Parquet as local mode; a remote that does
+not answer fails at once with what to do; the server's CLI starts, reports and stops it without leaving a JVM.
+
+The Connect runs go through the `dagster asset materialize` CLI with SPARK_REMOTE, as a run process of `make ui`
+would: pyspark switches a whole process to Connect mode (``pyspark.sql.functions`` then build Connect columns), so
+they cannot share this test process with the suite's local-mode session.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from crypto_assets.assets.klines import normalized_csv, raw_monthly_klines
+from crypto_assets.assets.parquet import parquet_candles
+from crypto_assets.assets.universe import pair_universe
+from crypto_assets.lake.spark import spark_conf
+from crypto_assets.lake.spark_server import process_alive
+from crypto_assets.layout import Layout
+from crypto_assets.resources import SparkResource
+from crypto_assets.settings import Settings, SettingsError
+from crypto_assets_tests.conftest import make_resources, run_assets
+from crypto_assets_tests.dagster_dev import free_port
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+DAGSTER = Path(sys.executable).with_name("dagster")
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "KMDUSDT", "SYRUPUSDT"]
+MONTHS = ("2025-02", "2025-03")
+
+
+def all_rows(spark, root: Path) -> list[tuple]:
+    from pyspark.sql import functions as F
+
+    frame = spark.read.parquet(str(root))
+    columns = [F.unix_micros("timestamp").alias("t") if c == "timestamp" else c for c in frame.columns]
+    return sorted(tuple(r) for r in frame.select(*columns).collect())
+
+
+def cli(args: list[str], env: dict, cwd: Path) -> None:
+    done = subprocess.run([str(DAGSTER), "asset", "materialize", "-m", "crypto_assets.definitions", *args],
+                          env=env, cwd=cwd, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+
+
+def test_connect_parquet_equals_local_mode(standin, tmp_path, spark_resource, spark, spark_connect_server):
+    local = make_resources(standin, tmp_path / "local", spark_resource, pair_mode="symbols", symbols=SYMBOLS)
+    assert run_assets([pair_universe], local).success
+    assert run_assets([raw_monthly_klines, normalized_csv, parquet_candles], local, list(MONTHS)).success
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    env = {
+        **os.environ, **standin.env(),
+        "DAGSTER_HOME": str(home), "CRYPTO_DATA_DIR": str(tmp_path / "connect"), "CRYPTO_INTERVAL": "4h",
+        "CRYPTO_START_MONTH": "2024-10", "CRYPTO_END_MONTH": "2025-12",
+        "CRYPTO_PAIR_MODE": "symbols", "CRYPTO_SYMBOLS": ",".join(SYMBOLS),
+        "SPARK_REMOTE": spark_connect_server.url,
+        # A master nothing listens on: a run that started its own Spark instead of using the server would fail.
+        "SPARK_MASTER": f"spark://127.0.0.1:{free_port()}",
+    }  # fmt: skip
+    cwd = tmp_path / "cwd"  # not the repo: a developer's .env there must not leak into the test
+    cwd.mkdir()
+    cli(["--select", "pair_universe"], env, cwd)
+    cli(["--select", "raw_monthly_klines,normalized_csv,parquet_candles",
+         "--partition-range", f"{MONTHS[0]}...{MONTHS[-1]}"], env, cwd)  # fmt: skip
+
+    connect_rows = all_rows(spark, Layout.at(tmp_path / "connect", "4h").parquet_root)
+    local_rows = all_rows(spark, Layout.at(tmp_path / "local", "4h").parquet_root)
+    assert connect_rows and connect_rows == local_rows
+    assert {(r[-2], r[-1]) for r in connect_rows} == {(2025, 2), (2025, 3)}
+    assert spark_connect_server.running()  # the runs released their sessions, not the server
+
+
+def test_unreachable_remote_fails_naming_the_url_and_the_fix():
+    url = f"sc://127.0.0.1:{free_port()}"
+    resource = SparkResource(spark_config=spark_conf(), remote=url)
+    with pytest.raises(dg.Failure) as failure:
+        resource.spark_session  # noqa: B018 - the property makes the session
+    message = failure.value.description
+    assert url in message and "make spark" in message and "unset SPARK_REMOTE" in message
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:15002", "127.0.0.1:15002", "sc://", "sc://host:port"])
+def test_spark_remote_must_be_a_connect_url(value):
+    with pytest.raises(SettingsError, match=r"SPARK_REMOTE=.*sc://host:port"):
+        Settings.from_env({"SPARK_REMOTE": value})
+
+
+def test_spark_remote_accepts_connect_urls_and_empty():
+    assert Settings.from_env({"SPARK_REMOTE": "sc://spark.example:15002"}).spark_remote == "sc://spark.example:15002"
+    assert Settings.from_env({"SPARK_REMOTE": ""}).spark_remote == ""
+
+
+def test_cli_start_status_stop_leaves_no_jvm(tmp_path):
+    port = free_port()
+    base = [sys.executable, "-m", "crypto_assets.lake.spark_server"]
+    opts = ["--port", str(port), "--state-dir", str(tmp_path)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRYPTO_", "SPARK_REMOTE"))}
+
+    def run(command: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*base, command, *opts], env=env, capture_output=True, text=True, timeout=180)
+
+    started = run("start")
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == f"export SPARK_REMOTE=sc://127.0.0.1:{port}"
+    pid = int((tmp_path / f"connect-{port}.pid").read_text())
+    try:
+        assert "SparkConnectServer" in Path(f"/proc/{pid}/cmdline").read_bytes().decode()
+        assert run("start").returncode == 0  # already running: reused, not a second JVM
+        status = run("status")
+        assert status.returncode == 0 and "running" in status.stdout, status.stdout
+        stopped = run("stop")
+        assert stopped.returncode == 0 and "stopped" in stopped.stderr, stopped.stderr
+    finally:
+        if running(pid, wait=0):
+            os.kill(pid, 9)
+    assert not running(pid), "the server JVM outlived `stop`"
+    assert run("status").returncode == 3
+
+
+def running(pid: int, wait: float = 10.0) -> bool:
+    """Whether ``pid`` still runs after up to ``wait`` seconds (exited but not yet reaped by init counts as gone)."""
+    deadline = time.monotonic() + wait
+    while process_alive(pid):
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.2)
+    return False
