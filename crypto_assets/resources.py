@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+from dagster_pyspark import LazyPySparkResource
 from pydantic import PrivateAttr
 
 from crypto_assets.binance.client import BinanceClient
@@ -66,9 +67,10 @@ class LakeResource(dg.ConfigurableResource):
         return Layout.at(self.data_dir, self.interval)
 
 
-class SparkResource(dg.ConfigurableResource):
-    """A SparkSession made on first use (runs with nothing to write never pay for Spark) and released at the end of
-    the run.
+class SparkResource(LazyPySparkResource):
+    """dagster-pyspark's lazy SparkSession resource: made on first use (runs with nothing to write never pay for
+    Spark) and, unlike the stock one, released at the end of the run. It overrides the public ``spark_session`` only:
+    the stock resource cannot make a Spark Connect session, nor start its JVM from a class-data archive.
 
     With ``remote`` (SPARK_REMOTE, ``sc://host:port``) the session is a client of a long-lived Spark Connect server
     shared by runs (see ``lake.spark_server``); releasing it leaves the server running. Without it, the run starts
@@ -76,7 +78,6 @@ class SparkResource(dg.ConfigurableResource):
     kept in ``class_cache`` (CRYPTO_SPARK_CLASS_CACHE; empty = the user's cache folder, ``off`` = none), and stops
     it at the end of the run."""
 
-    spark_config: dict[str, Any]
     remote: str = ""
     class_cache: str = ""
     _session: Any = PrivateAttr(default=None)
