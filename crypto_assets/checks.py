@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import dagster as dg
-from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 
 from crypto_assets.lake.quality import Outcome
 
@@ -35,7 +34,7 @@ def month_check_specs(
 
 def emit_month_checks(
     context: dg.AssetExecutionContext, asset: str, outcomes: Iterable[tuple[str, Outcome]], blocking: set[str]
-) -> Iterator[AssetCheckEvaluation | dg.Output]:
+) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
     """Yield each (month, outcome) as a partitioned check evaluation (use ``yield from``), then fail the step if a
     blocking ERROR check failed, naming every failed check and month.
 
@@ -44,7 +43,7 @@ def emit_month_checks(
     failed, names = [], []
     for month, outcome in outcomes:
         names.append(outcome.name)
-        yield AssetCheckEvaluation(
+        yield dg.AssetCheckEvaluation(
             asset_key=dg.AssetKey(asset),
             check_name=outcome.name,
             passed=outcome.passed,

@@ -159,9 +159,12 @@ class SparkConnectServer:
         except OSError:
             return "(no log)"
 
-    def start(self, conf: dict[str, str] | None = None, class_cache: str | None = None, timeout: float = 120.0) -> bool:
-        """Start the server (detached: its own session, so a terminal's Ctrl-C does not reach it) and wait until it
-        accepts connections. Returns False when ours already runs on the port; fails if another process holds it."""
+    def start(self, conf: dict[str, str] | None = None, class_cache: str | None = None, timeout: float = 120.0,
+              warm: bool = True) -> bool:  # fmt: skip
+        """Start the server (detached: its own session, so a terminal's Ctrl-C does not reach it), wait until it
+        accepts connections and, with ``warm``, run the lake's queries once on a made-up month (``warm_up``) so the
+        first real run does not pay for the JIT. Returns False when ours already runs on the port; fails if another
+        process holds it."""
         if self.running():
             return False
         if port_open(HOST, self.port):
@@ -190,12 +193,24 @@ class SparkConnectServer:
         self.pid_file.write_text(str(self._process.pid))  # spark-submit execs the JVM: same pid
         try:
             self._wait_ready(timeout)
+            if warm:
+                self._warm_up(timeout)
         except BaseException:
             self.stop()
             raise
         if archive is not None:
             archive.started(self._process.pid)
         return True
+
+    def _warm_up(self, timeout: float) -> None:
+        # In a process of its own: a Connect session would turn this (maybe local-mode) process into a client.
+        env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED")}
+        done = subprocess.run([sys.executable, "-m", "crypto_assets.lake.warm_up", self.url], env=env,
+                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
+        if done.returncode != 0:
+            raise SparkServerError(f"the Spark Connect server at {self.url} failed its warm-up write:\n"
+                                   f"{done.stderr[-2000:]}\nserver log {self.log_file}:\n"
+                                   f"{self.log_tail()}")  # fmt: skip
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -251,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port on {HOST} (default {DEFAULT_PORT})")
     parser.add_argument("--state-dir", type=Path, default=None, help=f"pid and log folder ({default_state_dir()})")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the server to start")
+    parser.add_argument("--no-warm-up", action="store_true", help="skip the warm-up write on a made-up month")
     args = parser.parse_args(argv)
     server = SparkConnectServer(args.port, args.state_dir)
     if args.command == "start":
@@ -264,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         began = time.monotonic()
         try:
             started = server.start(spark_conf(settings.spark_master, settings.spark_conf), settings.spark_class_cache,
-                                   timeout=args.timeout)  # fmt: skip
+                                   timeout=args.timeout, warm=not args.no_warm_up)  # fmt: skip
         except SparkServerError as exc:
             print(f"spark_server: {exc}", file=sys.stderr)
             return 1
