@@ -67,6 +67,9 @@ class Month:
     def next(self) -> Month:
         return Month(self.year + self.month // 12, self.month % 12 + 1)
 
+    def previous(self) -> Month:
+        return Month(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
+
     @property
     def start_ms(self) -> int:
         return day_start_ms(self.first_day)
@@ -91,13 +94,6 @@ def day_start_ms(day: date) -> int:
 
 def utc_today() -> date:
     return datetime.now(UTC).date()
-
-
-def validate_interval(interval: str) -> str:
-    if interval not in INTERVALS:
-        allowed = " ".join(INTERVALS)
-        raise ValueError(f"interval {interval!r} is not a Binance kline interval; expected one of {allowed}")
-    return interval
 
 
 def candle_open_times(interval: str, start_ms: int, end_ms: int) -> range | list[int]:

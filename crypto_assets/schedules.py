@@ -1,9 +1,8 @@
 """Refresh schedules, all STOPPED by default (turn them on in the UI: Automation > Schedules).
 
-- `month_end_refresh` (2nd of the month, 06:00 UTC): the month that just ended, from daily archives if Binance has
-  not published the monthly one yet.
-- `mid_month_refresh` (16th, 06:00 UTC): the same month again; by then Binance has published the monthly archive,
-  which replaces the daily-derived data.
+- `last_month_refresh` (2nd and 16th of the month, 06:00 UTC): the month that just ended. On the 2nd it comes from
+  daily archives if Binance has not published the monthly one yet; by the 16th Binance has published the monthly
+  archive, which replaces the daily-derived data.
 - `daily_refresh` (every day, 07:00 UTC): the current month's partition, from yesterday's daily archives.
 """
 
@@ -25,7 +24,7 @@ def _month_of(context: dg.ScheduleEvaluationContext, months_back: int) -> str:
     now = context.scheduled_execution_time or datetime.now(UTC)
     month = Month(now.year, now.month)
     for _ in range(months_back):
-        month = Month(month.year - (month.month == 1), (month.month - 2) % 12 + 1)
+        month = month.previous()
     return str(month)
 
 
@@ -36,17 +35,11 @@ def _request(context: dg.ScheduleEvaluationContext, months_back: int) -> dg.RunR
     return dg.RunRequest(partition_key=key)
 
 
-@dg.schedule(job=refresh_month, cron_schedule="0 6 2 * *", execution_timezone="UTC",
+@dg.schedule(job=refresh_month, cron_schedule="0 6 2,16 * *", execution_timezone="UTC",
              default_status=dg.DefaultScheduleStatus.STOPPED)  # fmt: skip
-def month_end_refresh(context: dg.ScheduleEvaluationContext):
-    """The month that just ended, early (daily-sourced until Binance publishes the monthly archive)."""
-    return _request(context, 1)
-
-
-@dg.schedule(job=refresh_month, cron_schedule="0 6 16 * *", execution_timezone="UTC",
-             default_status=dg.DefaultScheduleStatus.STOPPED)  # fmt: skip
-def mid_month_refresh(context: dg.ScheduleEvaluationContext):
-    """Last month again, once Binance has published its monthly archive: swaps out the daily-derived data."""
+def last_month_refresh(context: dg.ScheduleEvaluationContext):
+    """The month that just ended: early on the 2nd (daily-sourced until Binance publishes the monthly archive), and
+    again on the 16th, once the monthly archive is out, to swap out the daily-derived data."""
     return _request(context, 1)
 
 
@@ -57,4 +50,4 @@ def daily_refresh(context: dg.ScheduleEvaluationContext):
     return _request(context, 0)
 
 
-SCHEDULES = [month_end_refresh, mid_month_refresh, daily_refresh]
+SCHEDULES = [last_month_refresh, daily_refresh]

@@ -10,7 +10,7 @@ import dagster as dg
 from crypto_assets.assets.universe import pair_universe
 from crypto_assets.definitions import ASSETS, defs
 from crypto_assets.layout import Layout
-from crypto_assets.schedules import SCHEDULES, daily_refresh, mid_month_refresh, month_end_refresh, refresh_month
+from crypto_assets.schedules import SCHEDULES, daily_refresh, last_month_refresh, refresh_month
 from crypto_assets_tests.conftest import make_resources, run_assets
 
 
@@ -19,14 +19,15 @@ def evaluate(schedule, when: datetime):
 
 
 def test_schedules_are_off_by_default_and_loaded():
-    assert {s.name for s in defs.schedules} == {"month_end_refresh", "mid_month_refresh", "daily_refresh"}
+    assert {s.name for s in defs.schedules} == {"last_month_refresh", "daily_refresh"}
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in SCHEDULES)
 
 
 def test_each_schedule_requests_its_month():
-    assert evaluate(month_end_refresh, datetime(2025, 3, 2, 6, tzinfo=UTC)).partition_key == "2025-02"
-    assert evaluate(mid_month_refresh, datetime(2025, 3, 16, 6, tzinfo=UTC)).partition_key == "2025-02"
-    assert evaluate(month_end_refresh, datetime(2025, 1, 2, 6, tzinfo=UTC)).partition_key == "2024-12"
+    assert last_month_refresh.cron_schedule == "0 6 2,16 * *"
+    assert evaluate(last_month_refresh, datetime(2025, 3, 2, 6, tzinfo=UTC)).partition_key == "2025-02"
+    assert evaluate(last_month_refresh, datetime(2025, 3, 16, 6, tzinfo=UTC)).partition_key == "2025-02"
+    assert evaluate(last_month_refresh, datetime(2025, 1, 2, 6, tzinfo=UTC)).partition_key == "2024-12"
     assert evaluate(daily_refresh, datetime(2025, 6, 9, 7, tzinfo=UTC)).partition_key == "2025-06"
     skipped = evaluate(daily_refresh, datetime(2023, 6, 9, 7, tzinfo=UTC))  # before CRYPTO_START_MONTH
     assert isinstance(skipped, dg.SkipReason) and "2023-06" in skipped.skip_message

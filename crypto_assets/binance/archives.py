@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from crypto_assets.months import Month
-
 MARKET_PATH = "data/spot"
 # The largest CSV member we accept: a 1s month is ~2.7M rows of ~120 bytes (~330 MB); anything far beyond is a bomb.
 MAX_MEMBER_BYTES = 1 << 30
@@ -40,10 +38,6 @@ def monthly_prefix(symbol: str | None = None, interval: str | None = None) -> st
         if interval:
             parts.append(f"{interval}/")
     return "".join(parts)
-
-
-def daily_periods(month: Month) -> list[str]:
-    return [day.isoformat() for day in month.days()]
 
 
 def parse_checksum(text: str, expected_name: str) -> str:
