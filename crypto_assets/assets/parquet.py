@@ -8,7 +8,7 @@ from crypto_assets.lake import quality
 from crypto_assets.lake.csv import read_csv_manifest
 from crypto_assets.lake.parquet import PARQUET_COLUMNS, MalformedCsvError, write_months
 from crypto_assets.lake.raw import OK, read_manifest
-from crypto_assets.lake.report import refresh_partials
+from crypto_assets.lake.report import cache_partials
 from crypto_assets.partitions import monthly, run_months
 from crypto_assets.resources import LakeResource, SparkResource
 
@@ -36,11 +36,11 @@ PARQUET_CHECKS = {
 
 Read it with `spark.read.parquet("<CRYPTO_DATA_DIR>/parquet/<interval>")`. Columns: `timestamp` (candle open,
 TIMESTAMP in UTC), `symbol`, `open high low close volume quote_volume` (double), `trades` (long),
-`taker_buy_base taker_buy_quote` (double), `year`, `month`. Rows are sorted by symbol, timestamp within a month.
+`taker_buy_base taker_buy_quote` (double), `year`, `month`. Each file holds whole pairs, each in time order.
 Binance's rows are parsed here, once: open times in ms or µs, values typed; a row that does not parse fails the
 month naming its file and quoting it; exact duplicate rows are dropped and counted.
 Materializing a month rewrites exactly that month's folder (dynamic partition overwrite); a backfill of many
-months is one Spark job; a month whose inputs did not change is left as it is. The months written are read back
+months is one Spark session; a month whose inputs did not change is left as it is. The months written are read back
 once for dataset_report's per-month figures (cached under `reports/<interval>/months/`).""",
             metadata={
                 "dagster/column_schema": dg.TableSchema(
@@ -62,10 +62,10 @@ def parquet_candles(context: dg.AssetExecutionContext, lake: LakeResource, spark
     except MalformedCsvError as error:  # those months fail their checks; the others are written and recorded
         written, unreadable = error.results, error.failed
         context.log.error(f"parquet_candles: {error}")
-    # dataset_report's per-month figures of what was just written, read back from the Parquet in this session, so the
+    # dataset_report's per-month figures of what was just written, taken from the summaries read back above, so the
     # report (a separate step) finds them cached and needs no SparkSession of its own.
     rewritten = [m for m in months if m in written and not written[m].skipped]
-    _, precomputed = refresh_partials(lambda: spark.spark_session, layout, rewritten)
+    precomputed = cache_partials(layout, {m: written[m].summary for m in rewritten})
     outcomes = []
     for month in months:
         if month in unreadable:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from crypto_assets.lake.chart import coverage_png
 from crypto_assets.lake.manifest import read_json, write_json
-from crypto_assets.lake.parquet import distinct_count_sorted, read_marker
+from crypto_assets.lake.parquet import MAX_GAPS_PER_SYMBOL, MonthSummary, distinct_count_sorted, read_marker
 from crypto_assets.lake.raw import OK, read_manifest
 from crypto_assets.layout import Layout
 from crypto_assets.months import INTERVAL_MS, Month, candle_open_times, month_range
@@ -35,7 +35,7 @@ from crypto_assets.months import INTERVAL_MS, Month, candle_open_times, month_ra
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-TOP_GAPS = 20
+TOP_GAPS = MAX_GAPS_PER_SYMBOL  # a month's largest gaps are among its symbols' largest ones
 # Bump when the partials' content or the way they are computed changes, so every month is recomputed once.
 PARTIAL_VERSION = 1
 _YEAR_DIR, _MONTH_DIR = re.compile(r"year=(\d{4})"), re.compile(r"month=(\d{1,2})")
@@ -89,6 +89,28 @@ def refresh_partials(
             partials[month] = {**computed[month], "fingerprint": fingerprint}
             write_json(layout.report_month_file(month), partials[month])
     return partials, sorted(stale)
+
+
+def cache_partials(layout: Layout, summaries: dict[Month, MonthSummary]) -> list[Month]:
+    """Cache the report's partial figures of months parquet_candles just wrote, from the quality summaries it read
+    back (a symbol's rows, distinct times, first and last candle and its largest gaps are the same figures): the
+    report then needs no Spark of its own, and nothing reads the months a second time. Returns the months cached."""
+    cached = []
+    for month, summary in summaries.items():
+        if not any(layout.parquet_dir(month).glob("*.parquet")):
+            continue
+        partial = _partial(layout, month)
+        for symbol, s in sorted(summary.per_symbol.items()):
+            partial["per_symbol"][symbol] = {"rows": s.rows, "distinct_times": s.distinct_times,
+                                             "first_open_time": s.first_open_time, "last_open_time": s.last_open_time}
+            if layout.interval != "1mo":  # calendar months: a gap is a missing month, visible in the coverage
+                partial["gaps"] += [[symbol, start, end, missing] for start, end, missing in s.gaps]
+        partial["rows"] = sum(s["rows"] for s in partial["per_symbol"].values())
+        partial["symbols"] = len(partial["per_symbol"])
+        partial["gaps"] = sorted(partial["gaps"], key=_gap_order)[:TOP_GAPS]
+        write_json(layout.report_month_file(month), {**partial, "fingerprint": month_fingerprint(layout, month)})
+        cached.append(month)
+    return cached
 
 
 def lake_months(layout: Layout) -> list[Month]:
