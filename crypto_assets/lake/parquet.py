@@ -24,6 +24,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import reduce
 from operator import or_
@@ -36,7 +37,7 @@ from crypto_assets.binance.klines import KLINE_COLUMNS, KLINE_HEADER, MICROS_FRO
 from crypto_assets.lake import swap
 from crypto_assets.lake.csv import read_csv_manifest
 from crypto_assets.lake.manifest import read_json, write_json
-from crypto_assets.layout import Layout
+from crypto_assets.layout import CSV_SUFFIX, Layout
 from crypto_assets.months import INTERVAL_MS, MS_PER_DAY, Month
 
 if TYPE_CHECKING:
@@ -46,6 +47,10 @@ MARKER = "_crypto_month.json"
 # Bump when the Parquet layout or the summary changes, so every month is rewritten once.
 FORMAT_VERSION = 2
 MAX_GAPS_PER_SYMBOL = 20
+# Month jobs in flight at once: enough to overlap one job's fixed costs with another's tasks on a small machine.
+CONCURRENT_MONTHS = 3
+# Normalized CSVs (gzip bytes) up to which all months are written by one job; see _write.
+ONE_JOB_CSV_BYTES = 160 << 20
 _WEEK_ORIGIN_MS = 4 * MS_PER_DAY  # Binance's weekly candles open on Mondays; 1970-01-05 was the first one
 _GUARD = "normalized CSV check failed"
 
@@ -204,13 +209,13 @@ def write_months(
         session = spark()
         for month in to_write:  # a marker vouches for the data beside it; drop it until the new data is in
             _marker_path(layout, month).unlink(missing_ok=True)
-        failed = _write_leaving_out_bad_months(session, layout, list(to_write))
+        failed = _write(session, layout, list(to_write))
         for month in failed:
             del to_write[month]
         summaries = summarize_months(session, layout, list(to_write))
         repeated = [m for m in to_write if summaries[m].duplicates]
         if repeated:
-            _write(session, layout, repeated, drop_exact_duplicates=True)
+            failed |= _write(session, layout, repeated, drop_exact_duplicates=True)
             summaries |= _with_dropped(summaries, summarize_months(session, layout, repeated))
         for month, fingerprint in to_write.items():
             files, size = _file_stats(layout, month)
@@ -228,21 +233,6 @@ def write_months(
     return results
 
 
-def _write_leaving_out_bad_months(session: SparkSession, layout: Layout, months: list[Month]) -> dict[Month, str]:
-    """Write ``months``; a month whose CSV fails a guard is left out (as it was in the lake) and the rest written
-    again, so one bad archive costs its month only. Returns the months left out, with the error naming the row."""
-    failed: dict[Month, str] = {}
-    while months:
-        try:
-            _write(session, layout, months)
-            break
-        except MalformedCsvError as error:
-            bad = next((m for m in months if f"/{m}/" in str(error)), None)
-            if bad is None:
-                raise
-            failed[bad] = str(error)
-            months = [m for m in months if m != bad]
-    return failed
 
 
 def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Month]) -> dict[Month, MonthSummary]:
@@ -320,30 +310,73 @@ def read_marker(layout: Layout, month: Month) -> dict[str, Any] | None:
     return read_json(_marker_path(layout, month))
 
 
-def _write(session: SparkSession, layout: Layout, months: list[Month], drop_exact_duplicates: bool = False) -> None:
-    """Each month's CSVs written straight into the month's staging folder, one Spark job per month, then swapped in.
+def _write(session: SparkSession, layout: Layout, months: list[Month], drop_exact_duplicates: bool = False
+           ) -> dict[Month, str]:  # fmt: skip
+    """Write ``months`` into the staging root, then swap each month's folder in. Returns the months left as they
+    were because their CSVs failed a guard, with the error naming the file and quoting the row.
 
-    No shuffle and no sort: a task reads whole files (a pair's month, in time order) and writes one Parquet file, so
-    a month is a few files, each holding whole pairs in time order. (Partitioning one job by month made Spark sort
-    every row by its month first: at 1m that sort, spilling to disk, cost a third of the write.)"""
+    Up to ``ONE_JOB_CSV_BYTES`` of CSVs (4h candles of a few hundred pairs over years) are written by one job that
+    shuffles each month into one task, sorted by symbol and timestamp: a job's fixed costs (listing, planning,
+    committing: ~0.4 s) dominate small months. Larger inputs (1m candles) are written a job per month straight into
+    the month's folder, with no shuffle and no sort: a task reads whole files (a pair's month, in time order) and
+    writes one Parquet file. (There the month sort spilled to disk and cost a third of the write.)"""
     # The lake's file format must not depend on the caller's session: standard UTC timestamps, not legacy INT96.
     session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    failed: dict[Month, str] = {}
+    csv_bytes = sum(f.stat().st_size for m in months for f in layout.csv_dir(m).glob(f"*{CSV_SUFFIX}"))
+    if len(months) > 1 and csv_bytes <= ONE_JOB_CSV_BYTES:
+        problem = _write_one_job(session, layout, months, drop_exact_duplicates)
+        if problem is not None:  # find the month(s) at fault: each alone, the others written
+            failed = _write_by_month(session, layout, months, drop_exact_duplicates)
+    else:
+        failed = _write_by_month(session, layout, months, drop_exact_duplicates)
+    done = [m for m in months if m not in failed]
+    swap.swap_in(layout.parquet_root, [str(layout.parquet_dir(m).relative_to(layout.parquet_root)) for m in done])
+    return failed
+
+
+def _write_one_job(session: SparkSession, layout: Layout, months: list[Month], drop_exact_duplicates: bool
+                   ) -> str | None:  # fmt: skip
+    # The folders, not globs: Spark resolves a glob file by file (2-3 s for a month of 600 pairs), and it skips the
+    # "_" manifest and "." temporary files in a folder by itself.
+    frame = _read_csv(session, [str(layout.csv_dir(m)) for m in months])
+    if drop_exact_duplicates:
+        frame = frame.dropDuplicates()
+    # Leading with the partition columns keeps this sort: Spark's planned write would otherwise add its own sort by
+    # (year, month) and drop ours as redundant.
+    frame = frame.repartition("year", "month").sortWithinPartitions("year", "month", "symbol", "timestamp")
+    writer = frame.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").option("compression", "snappy")
+    return _guarded(lambda: writer.partitionBy("year", "month").parquet(str(swap.staging_root(layout.parquet_root))))
+
+
+def _write_by_month(session: SparkSession, layout: Layout, months: list[Month], drop_exact_duplicates: bool
+                    ) -> dict[Month, str]:  # fmt: skip
     staging = swap.staging_root(layout.parquet_root)
-    for month in months:
-        # The folder, not a glob: Spark resolves a glob file by file (2-3 s for a month of 600 pairs), and it skips
-        # the "_" manifest and "." temporary files in a folder by itself.
+
+    def write(month: Month) -> str | None:
         frame = _read_csv(session, [str(layout.csv_dir(month))]).drop("year", "month")
         if drop_exact_duplicates:
             frame = frame.dropDuplicates()
         target = staging / layout.parquet_dir(month).relative_to(layout.parquet_root)
-        try:
-            frame.write.mode("overwrite").option("compression", "snappy").parquet(str(target))
-        except Exception as error:
-            problem = _explain_failure(error)
-            if problem is None:
-                raise
-            raise MalformedCsvError(problem) from error
-    swap.swap_in(layout.parquet_root, [str(layout.parquet_dir(m).relative_to(layout.parquet_root)) for m in months])
+        return _guarded(lambda: frame.write.mode("overwrite").option("compression", "snappy").parquet(str(target)))
+
+    # A few month jobs at once, so one job's fixed costs overlap another's tasks.
+    with ThreadPoolExecutor(min(CONCURRENT_MONTHS, len(months)) or 1) as pool:
+        outcomes = dict(zip(months, pool.map(write, months)))
+    return {m: problem for m, problem in outcomes.items() if problem is not None}
+
+
+def _guarded(write: Callable[[], None]) -> str | None:
+    """Run a write; the message of the CSV guard that failed it (file and row), None when it succeeded. Any other
+    failure is raised."""
+    try:
+        write()
+    except Exception as error:
+        problem = _explain_failure(error)
+        if problem is None:
+            raise
+        return problem
+    return None
 
 
 def _with_dropped(first: dict[Month, MonthSummary], again: dict[Month, MonthSummary]) -> dict[Month, MonthSummary]:
