@@ -558,7 +558,7 @@ def test_unreadable_csvs_fail_their_month_with_file_and_row_and_other_months_are
     message = _failure(result, "parquet_candles")
     assert "counts_match_csv [2025-04]" in message and "counts_match_csv [2025-05]" in message, message
     assert "[2025-06]" not in message
-    assert "2025-04/UNIUSDT.csv.gz: row '" in message, message
+    assert "2025-04/UNIUSDT.csv.gz: row '" in message and "from UNIUSDT-4h-2025-04.zip" in message, message
     assert ",\u00e9" in message  # the row quoted as it is: an é where a number belongs
     assert "2025-05/JUPUSDT.csv.gz: row '" in message and "does not fit Binance's kline columns" in message, message
     for month in months:

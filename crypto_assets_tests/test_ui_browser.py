@@ -111,8 +111,9 @@ def test_asset_page_shows_description_kinds_code_and_checks(dev: DagsterDev, pag
         shot(page, "asset-overview")
 
         page.get_by_text("Checks", exact=True).first.click()  # the tab
-        page.get_by_text("Checks (4)", exact=True).first.wait_for()
-        for check in ["counts_match_csv", "no_duplicate_candles", "ohlc_sane", "complete_between_first_and_last"]:
+        page.get_by_text("Checks (5)", exact=True).first.wait_for()
+        for check in ["counts_match_csv", "open_times_on_grid", "no_duplicate_candles", "ohlc_sane",
+                      "complete_between_first_and_last"]:
             # long names are middle-truncated in the list (a hidden copy measures them): type it in the filter box
             page.get_by_placeholder("Filter checks").fill(check)
             page.get_by_text(check, exact=True).filter(visible=True).first.wait_for()
