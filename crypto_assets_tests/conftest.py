@@ -6,8 +6,10 @@ from __future__ import annotations
 import faulthandler
 import os
 import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -52,34 +54,24 @@ def _disarm(previous) -> None:
     signal.signal(signal.SIGALRM, previous)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_setup(item):
-    previous = _guarded(item, "setup")
-    try:
-        yield
-    finally:
-        if previous is not None:
-            _disarm(previous)
+def _with_timeout(phase: str):
+    """A hook wrapper that arms the timeout around one phase (setup, call, teardown) of every test."""
+
+    @pytest.hookimpl(hookwrapper=True)
+    def hook(item):
+        previous = _guarded(item, phase)
+        try:
+            yield
+        finally:
+            if previous is not None:
+                _disarm(previous)
+
+    return hook
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item):
-    previous = _guarded(item, "call")
-    try:
-        yield
-    finally:
-        if previous is not None:
-            _disarm(previous)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item):
-    previous = _guarded(item, "teardown")
-    try:
-        yield
-    finally:
-        if previous is not None:
-            _disarm(previous)
+pytest_runtest_setup = _with_timeout("setup")
+pytest_runtest_call = _with_timeout("call")
+pytest_runtest_teardown = _with_timeout("teardown")
 
 
 def pytest_configure(config):
@@ -124,8 +116,9 @@ def spark_resource():
 def spark_connect_server(tmp_path_factory):
     """One Spark Connect server (the lake's settings, local[2]) for the tests that ask for it, on a free port;
     stopped at the end of the session, and proven gone. The rest of the suite stays on local mode."""
+    from crypto_assets.lake.processes import process_alive
     from crypto_assets.lake.spark import spark_conf
-    from crypto_assets.lake.spark_server import SparkConnectServer, process_alive
+    from crypto_assets.lake.spark_server import SparkConnectServer
     from crypto_assets_tests.dagster_dev import free_port
 
     server = SparkConnectServer(free_port(), tmp_path_factory.mktemp("spark-connect"))
@@ -170,3 +163,21 @@ def run_assets(assets, resources, months: list[str] | None = None, *, instance=N
         run_config=run_config,
         raise_on_error=raise_on_error,
     )
+
+
+def parquet_rows(spark, root) -> list[tuple]:
+    """Every row of the Parquet dataset at ``root``, sorted, with timestamps as epoch microseconds (an instant,
+    whatever the session's time zone): for comparing two lakes."""
+    from pyspark.sql import functions as F
+
+    frame = spark.read.parquet(str(root))
+    columns = [F.unix_micros("timestamp").alias("t") if c == "timestamp" else c for c in frame.columns]
+    return sorted(tuple(r) for r in frame.select(*columns).collect())
+
+
+def materialize_cli(args: list[str], env: dict, cwd) -> None:
+    """``dagster asset materialize -m crypto_assets.definitions ARGS`` in its own process; fails with its output."""
+    dagster = Path(sys.executable).with_name("dagster")
+    done = subprocess.run([str(dagster), "asset", "materialize", "-m", "crypto_assets.definitions", *args],
+                          env=env, cwd=cwd, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]

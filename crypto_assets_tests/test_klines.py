@@ -135,3 +135,16 @@ def test_grid_datetimes_match_the_calendar(interval):
         assert format_utc(t) == datetime.fromtimestamp(t / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
     if interval == "1w":
         assert all(datetime.fromtimestamp(t / 1000, tz=UTC).weekday() == 0 for t in times)
+
+
+def test_a_csv_damaged_after_it_was_written_fails_its_check(tmp_path):
+    from crypto_assets.lake.quality import csv_matches_archives
+
+    layout = lake_with_archives(tmp_path, "2024-12", {"BTCUSDT": [REAL / "BTCUSDT-5m-2024-12.zip"]})
+    first = normalize_month(layout, Month.parse("2024-12"))
+    assert csv_matches_archives(first.per_symbol, first.on_disk).passed
+    path = layout.csv_file(Month.parse("2024-12"), "BTCUSDT")
+    path.write_bytes(path.read_bytes()[:-100])  # cut short: the manifest still vouches for its archive
+    again = normalize_month(layout, Month.parse("2024-12"))
+    outcome = csv_matches_archives(again.per_symbol, again.on_disk)
+    assert not outcome.passed and outcome.metadata["pairs_damaged"] == 1 and "BTCUSDT" in outcome.description

@@ -20,34 +20,19 @@ import pytest
 from crypto_assets.assets.klines import normalized_csv, raw_monthly_klines
 from crypto_assets.assets.parquet import parquet_candles
 from crypto_assets.assets.universe import pair_universe
+from crypto_assets.lake.processes import process_alive
 from crypto_assets.lake.spark import spark_conf
-from crypto_assets.lake.spark_server import process_alive
 from crypto_assets.layout import Layout
 from crypto_assets.resources import SparkResource
 from crypto_assets.settings import Settings, SettingsError
-from crypto_assets_tests.conftest import make_resources, run_assets
+from crypto_assets_tests.conftest import make_resources, materialize_cli, parquet_rows, run_assets
 from crypto_assets_tests.dagster_dev import free_port
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-DAGSTER = Path(sys.executable).with_name("dagster")
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "KMDUSDT", "SYRUPUSDT"]
 MONTHS = ("2025-02", "2025-03")
-
-
-def all_rows(spark, root: Path) -> list[tuple]:
-    from pyspark.sql import functions as F
-
-    frame = spark.read.parquet(str(root))
-    columns = [F.unix_micros("timestamp").alias("t") if c == "timestamp" else c for c in frame.columns]
-    return sorted(tuple(r) for r in frame.select(*columns).collect())
-
-
-def cli(args: list[str], env: dict, cwd: Path) -> None:
-    done = subprocess.run([str(DAGSTER), "asset", "materialize", "-m", "crypto_assets.definitions", *args],
-                          env=env, cwd=cwd, capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
 
 def test_connect_parquet_equals_local_mode(standin, tmp_path, spark_resource, spark, spark_connect_server):
@@ -69,12 +54,12 @@ def test_connect_parquet_equals_local_mode(standin, tmp_path, spark_resource, sp
     }  # fmt: skip
     cwd = tmp_path / "cwd"  # not the repo: a developer's .env there must not leak into the test
     cwd.mkdir()
-    cli(["--select", "pair_universe"], env, cwd)
-    cli(["--select", "raw_monthly_klines,normalized_csv,parquet_candles",
+    materialize_cli(["--select", "pair_universe"], env, cwd)
+    materialize_cli(["--select", "raw_monthly_klines,normalized_csv,parquet_candles",
          "--partition-range", f"{MONTHS[0]}...{MONTHS[-1]}"], env, cwd)  # fmt: skip
 
-    connect_rows = all_rows(spark, Layout.at(tmp_path / "connect", "4h").parquet_root)
-    local_rows = all_rows(spark, Layout.at(tmp_path / "local", "4h").parquet_root)
+    connect_rows = parquet_rows(spark, Layout.at(tmp_path / "connect", "4h").parquet_root)
+    local_rows = parquet_rows(spark, Layout.at(tmp_path / "local", "4h").parquet_root)
     assert connect_rows and connect_rows == local_rows
     assert {(r[-2], r[-1]) for r in connect_rows} == {(2025, 2), (2025, 3)}
     assert spark_connect_server.running()  # the runs released their sessions, not the server

@@ -9,7 +9,7 @@ from crypto_assets.binance.universe import Universe
 from crypto_assets.checks import emit_month_checks, month_check_specs
 from crypto_assets.lake import quality
 from crypto_assets.lake.csv import normalize_month
-from crypto_assets.lake.raw import FAILED, OK, FetchStats, fetch_months, read_manifest
+from crypto_assets.lake.raw import FAILED, OK, FetchStats, fetch_months
 from crypto_assets.partitions import monthly, run_months
 from crypto_assets.resources import BinanceResource, LakeResource
 
@@ -144,8 +144,7 @@ def normalized_csv(context: dg.AssetExecutionContext, lake: LakeResource):
         )  # fmt: skip
         totals["rows"] += result.rows
         totals["rebuilt"] += result.rebuilt
-        ok_symbols = {s for s, e in read_manifest(lake.layout, month).items() if e.status == OK}
-        outcomes.append((str(month), quality.csv_matches_archives(result.per_symbol, ok_symbols)))
+        outcomes.append((str(month), quality.csv_matches_archives(result.per_symbol, result.on_disk)))
     yield dg.MaterializeResult(
         asset_key="normalized_csv", metadata={"run_rows": totals["rows"], "run_pairs_rebuilt": totals["rebuilt"]}
     )

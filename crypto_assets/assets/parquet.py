@@ -9,7 +9,6 @@ from crypto_assets.lake.csv import read_csv_manifest
 from crypto_assets.lake.parquet import PARQUET_COLUMNS, MalformedCsvError, write_months
 from crypto_assets.lake.raw import OK, read_manifest
 from crypto_assets.lake.report import cache_partials
-from crypto_assets.layout import CSV_SUFFIX
 from crypto_assets.partitions import monthly, run_months
 from crypto_assets.resources import LakeResource, SparkResource
 
@@ -70,12 +69,7 @@ def parquet_candles(context: dg.AssetExecutionContext, lake: LakeResource, spark
     outcomes = []
     for month in months:
         if month in unreadable:
-            problem = unreadable[month]
-            archives = [f.name for symbol, e in read_manifest(layout, month).items()
-                        if f"/{symbol}{CSV_SUFFIX}:" in problem for f in e.files]  # fmt: skip
-            if archives:
-                problem += f" (the row is Binance's, from {', '.join(archives)})"
-            outcomes.append((str(month), quality.csv_unreadable("counts_match_csv", problem)))
+            outcomes.append((str(month), quality.csv_unreadable("counts_match_csv", unreadable[month])))
             continue
         w = written[month]
         csv_rows = {s: p["rows"] for s, p in read_csv_manifest(layout, month).items()}

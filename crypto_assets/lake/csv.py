@@ -34,7 +34,7 @@ from crypto_assets.months import Month
 CSV_FORMAT = "gzip-members-1"
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, OS unknown
 _HEADER_MEMBER = gzip.compress(f"{KLINE_HEADER}\n".encode(), compresslevel=9, mtime=0)
-# zlib releases the GIL while inflating: two threads keep both cores of a small machine busy.
+# zlib releases the GIL while inflating and files are written meanwhile: a few threads keep two cores busy.
 WORKERS = 4
 
 
@@ -48,6 +48,7 @@ class NormalizeResult:
     bytes: int
     seconds: float
     per_symbol: dict[str, dict]
+    on_disk: dict[str, int | None]  # per symbol: the CSV's size now, None when it is missing
 
 
 def read_csv_manifest(layout: Layout, month: Month) -> dict[str, dict]:
@@ -98,7 +99,15 @@ def normalize_month(layout: Layout, month: Month) -> NormalizeResult:
         bytes=sum(p["bytes"] for p in pairs.values()),
         seconds=round(time.perf_counter() - started, 3),
         per_symbol=pairs,
+        on_disk={s: _size(layout.csv_file(month, s)) for s in pairs},
     )
+
+
+def _size(path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
 
 
 def _write_pair(layout: Layout, month: Month, entry: PairMonth) -> dict:

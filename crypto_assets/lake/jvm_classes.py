@@ -20,6 +20,8 @@ import shutil
 import time
 from pathlib import Path
 
+from crypto_assets.lake.processes import process_alive
+
 _QUIET = "-Xlog:cds*=off"
 _STALE_PART_SECONDS = 3600  # a part whose JVM never reported its pid (killed at start)
 
@@ -105,7 +107,7 @@ class ClassArchive:
                 pid = int(pid_file.read_text())
             except (OSError, ValueError):
                 continue
-            if _alive(pid):
+            if process_alive(pid):
                 continue
             if part.is_file() and part.stat().st_size > 0 and not self.archive.exists():
                 os.replace(part, self.archive)
@@ -115,12 +117,3 @@ class ClassArchive:
             if not part.with_suffix(".jvm").exists() and time.time() - part.stat().st_mtime > _STALE_PART_SECONDS:
                 part.unlink(missing_ok=True)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        pass
-    return True

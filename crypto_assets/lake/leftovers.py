@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from crypto_assets.lake.processes import process_alive
+
 
 def remove_dead_temp_files(folder: Path) -> None:
     """Remove ``.{name}.{pid}[.{n}].tmp|part`` files in ``folder`` whose writing process no longer exists."""
@@ -15,15 +17,6 @@ def remove_dead_temp_files(folder: Path) -> None:
         if not (name.startswith(".") and name.endswith((".tmp", ".part"))):
             continue
         pids = [int(part) for part in name.split(".")[-3:-1] if part.isdigit()]
-        if pids and not _alive(pids[0]):
+        if pids and not process_alive(pids[0]):
             (folder / name).unlink(missing_ok=True)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True

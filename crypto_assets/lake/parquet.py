@@ -37,6 +37,7 @@ from crypto_assets.binance.klines import KLINE_COLUMNS, KLINE_HEADER, MICROS_FRO
 from crypto_assets.lake import swap
 from crypto_assets.lake.csv import read_csv_manifest
 from crypto_assets.lake.manifest import read_json, write_json
+from crypto_assets.lake.raw import read_manifest
 from crypto_assets.layout import CSV_SUFFIX, Layout
 from crypto_assets.months import INTERVAL_MS, MS_PER_DAY, Month
 
@@ -210,6 +211,7 @@ def write_months(
         for month in to_write:  # a marker vouches for the data beside it; drop it until the new data is in
             _marker_path(layout, month).unlink(missing_ok=True)
         failed = _write(session, layout, list(to_write))
+        failed = {m: _with_archives(layout, m, problem) for m, problem in failed.items()}
         for month in failed:
             del to_write[month]
         summaries = summarize_months(session, layout, list(to_write))
@@ -377,6 +379,13 @@ def _guarded(write: Callable[[], None]) -> str | None:
             raise
         return problem
     return None
+
+
+def _with_archives(layout: Layout, month: Month, problem: str) -> str:
+    """A guard's message (it names the CSV file) with the Binance archives that CSV was made from."""
+    archives = [f.name for symbol, e in read_manifest(layout, month).items()
+                if f"/{symbol}{CSV_SUFFIX}:" in problem for f in e.files]  # fmt: skip
+    return f"{problem} (the row is Binance's, from {', '.join(archives)})" if archives else problem
 
 
 def _with_dropped(first: dict[Month, MonthSummary], again: dict[Month, MonthSummary]) -> dict[Month, MonthSummary]:

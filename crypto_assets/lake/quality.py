@@ -31,16 +31,17 @@ def archives_verified(entries: dict[str, PairMonth], verified: dict[str, bool]) 
     )  # fmt: skip
 
 
-def csv_matches_archives(per_symbol: dict[str, dict], ok_symbols: set[str]) -> Outcome:
-    """Every pair with an ok archive has its CSV, and each archive's member in it inflated to the bytes the zip
-    records (CRC-32 and size): the CSV holds the archive's rows, every byte of them."""
-    missing = sorted(ok_symbols - per_symbol.keys())
-    damaged = sorted(s for s, p in per_symbol.items() if not p["crc_ok"])
+def csv_matches_archives(per_symbol: dict[str, dict], on_disk: dict[str, int | None]) -> Outcome:
+    """Every pair's CSV is on disk at the size written, and each archive's member in it inflated to the bytes the
+    zip records (CRC-32 and size): the CSV holds the archive's rows, every byte of them."""
+    missing = sorted(s for s in per_symbol if on_disk.get(s) is None)
+    damaged = sorted(s for s, p in per_symbol.items()
+                     if not p["crc_ok"] or on_disk.get(s) not in (None, p["bytes"]))  # fmt: skip
     passed = not missing and not damaged
     return Outcome(
         "csv_matches_archives", passed, "ERROR",
         "every ok archive is in the CSV layer, byte for byte" if passed else
-        f"no CSV for {missing[:20]}; CRC-32 or size differs from the zip's for {damaged[:20]}",
+        f"no CSV for {missing[:20]}; size or CRC-32 differs from what was written from the zip for {damaged[:20]}",
         {"rows": sum(p["rows"] for p in per_symbol.values()), "pairs": len(per_symbol),
          "bytes": sum(p["bytes"] for p in per_symbol.values()), "pairs_missing": len(missing),
          "pairs_damaged": len(damaged)},

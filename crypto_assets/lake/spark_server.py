@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from crypto_assets.lake.jvm_classes import ClassArchive
+from crypto_assets.lake.processes import process_alive
 from crypto_assets.lake.spark import spark_conf
 
 DEFAULT_PORT = 15002
@@ -82,21 +83,6 @@ def port_open(host: str, port: int, timeout: float = 2.0) -> bool:
             return True
     except OSError:
         return False
-
-
-def process_alive(pid: int) -> bool:
-    """Running (a zombie left by a parent that did not reap it yet counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
 
 
 def _is_our_server(pid: int) -> bool:
