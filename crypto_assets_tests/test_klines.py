@@ -6,7 +6,7 @@ import hashlib
 import shutil
 import zipfile
 import zlib
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -124,17 +124,19 @@ def test_both_units_become_the_same_utc_candles_in_parquet(tmp_path, spark):
         assert (row["quote_volume"], row["trades"]) == (float(source[7]), int(source[8]))
 
 
-@pytest.mark.parametrize("interval", ["1s", "1m", "1h", "1d", "1w", "1mo"])
-def test_grid_datetimes_match_the_calendar(interval):
-    from crypto_assets.months import candle_open_times
-
-    month = Month.parse("2025-03")
-    times = list(candle_open_times(interval, month.start_ms, month.end_ms))
-    assert times and all(month.start_ms <= t < month.end_ms for t in times)
-    for t in times[:3] + times[-3:]:
-        assert format_utc(t) == datetime.fromtimestamp(t / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-    if interval == "1w":
-        assert all(datetime.fromtimestamp(t / 1000, tz=UTC).weekday() == 0 for t in times)
+@pytest.mark.parametrize(
+    "ms, text",
+    [
+        (0, "1970-01-01 00:00:00"),
+        (1_735_689_599_000, "2024-12-31 23:59:59"),
+        (1_735_689_600_000, "2025-01-01 00:00:00"),
+        (1_709_164_800_000, "2024-02-29 00:00:00"),  # a leap day
+        (1_741_487_400_000, "2025-03-09 02:30:00"),  # a time New York skips (the suite runs in New York)
+        (951_782_400_000, "2000-02-29 00:00:00"),  # a leap day of a century year
+    ],
+)
+def test_an_instant_is_written_in_utc_whatever_the_machine_zone(ms, text):
+    assert format_utc(ms) == text
 
 
 def test_a_csv_damaged_after_it_was_written_fails_its_check(tmp_path):
