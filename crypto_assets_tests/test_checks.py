@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
@@ -14,17 +15,17 @@ from crypto_assets.assets.parquet import parquet_candles
 from crypto_assets.assets.report import dataset_report
 from crypto_assets.assets.universe import pair_universe
 from crypto_assets.layout import Layout
-from crypto_assets.months import INTERVAL_MS, Month, candle_open_times
+from crypto_assets.months import Month
 from crypto_assets_tests.binance_standin import Market
 from crypto_assets_tests.conftest import make_resources, run_assets
 
 MONTHLY = [raw_monthly_klines, normalized_csv, parquet_candles]
-H4 = INTERVAL_MS["4h"]
+H4 = 4 * 3_600_000
 
 
 def at(day: str, hour: int = 0) -> int:
-    month = Month.parse(day[:7])
-    return month.start_ms + (int(day[8:]) - 1) * 86_400_000 + hour * 3_600_000
+    """Epoch ms of ``day`` (YYYY-MM-DD) at ``hour`` UTC."""
+    return int(datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC).timestamp()) * 1000
 
 
 @pytest.fixture
@@ -52,9 +53,9 @@ def lake_for(standin, tmp_path, spark_resource, **lake):
     return resources
 
 
-def test_anomalies_are_caught_with_the_right_severity_and_figures(standin, tmp_path, spark_resource):
-    lake = lake_for(standin, tmp_path, spark_resource, pair_mode="symbols",
-                    symbols=["BTCUSDT", "ETHUSDT", "SOLUSDT", "KMDUSDT"])  # fmt: skip
+def test_anomalies_are_caught_with_the_right_severity_and_figures(standin, market, tmp_path, spark_resource):
+    symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "KMDUSDT"]
+    lake = lake_for(standin, tmp_path, spark_resource, pair_mode="symbols", symbols=symbols)
     result = run_assets([*MONTHLY, dataset_report], lake, ["2025-02", "2025-03"], raise_on_error=False)
     assert result.success  # WARNs and non-blocking ERRORs do not stop the chain
     found = checks(result)
@@ -65,10 +66,12 @@ def test_anomalies_are_caught_with_the_right_severity_and_figures(standin, tmp_p
                                              "ohlc_sane", "complete_between_first_and_last"]}.items():  # fmt: skip
         for name in names:
             assert {(asset, name, m) for m in ("2025-02", "2025-03")} <= set(found), (asset, name)
-    # The duplicated BTCUSDT line is dropped and counted; rows still add up.
+    # The duplicated BTCUSDT line is dropped and counted; rows still add up to what the stand-in served.
     counts = found[("parquet_candles", "counts_match_csv", "2025-03")]
-    assert counts.passed and figures(counts)["duplicates_dropped"] == 1
-    assert figures(counts)["parquet_rows"] + 1 == figures(counts)["csv_rows"] > 1
+    truth = [market.expected(s, "4h", "2025-03") for s in symbols]
+    assert counts.passed and figures(counts)["duplicates_dropped"] == sum(t["duplicates"] for t in truth) == 1
+    assert figures(counts)["parquet_rows"] == sum(t["rows"] for t in truth)
+    assert figures(counts)["csv_rows"] == sum(t["rows"] + t["duplicates"] for t in truth)
     no_dup = found[("parquet_candles", "no_duplicate_candles", "2025-03")]
     assert no_dup.passed and figures(no_dup)["exact_duplicates_dropped"] == 1
     assert found[("normalized_csv", "csv_matches_archives", "2025-03")].passed
@@ -102,7 +105,7 @@ def _conflicting_copy(line: str) -> str:
     return ",".join(fields)
 
 
-def test_blocking_failures_per_month_stop_dataset_report(standin, tmp_path, spark_resource):
+def test_blocking_failures_per_month_stop_dataset_report(standin, market, tmp_path, spark_resource):
     """Damage done to normalized CSVs after they were checked (a lost row, a lost file, a candle twice with different
     values) is caught by parquet_candles' own counts, month by month, and dataset_report does not run."""
     symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
@@ -119,6 +122,7 @@ def test_blocking_failures_per_month_stop_dataset_report(standin, tmp_path, spar
     found = checks(result)
     april = found[("parquet_candles", "counts_match_csv", "2025-04")]
     assert not april.passed and april.severity == dg.AssetCheckSeverity.ERROR
+    assert figures(april)["csv_rows"] == sum(market.expected(s, "4h", "2025-04")["rows"] for s in symbols)
     assert figures(april)["parquet_rows"] == figures(april)["csv_rows"] - 1
     assert figures(april)["parquet_symbols"] == figures(april)["ok_archives"] == 3
     may = found[("parquet_candles", "counts_match_csv", "2025-05")]
@@ -174,7 +178,7 @@ def test_report_equals_ground_truth_over_three_months(standin, market, tmp_path,
         assert (got["rows"], got["first_open_time"], got["last_open_time"]) == (
             t["rows"], t["first_open_time"], t["last_open_time"])  # fmt: skip
         assert got["months_present"] == len(t["months"])
-        should = len(candle_open_times("4h", t["first_open_time"], t["last_open_time"] + 1))
+        should = (t["last_open_time"] - t["first_open_time"]) // H4 + 1  # 4h candles from first to last
         assert got["missing_candles"] == should - t["rows"]
         missing_total += should - t["rows"]
     assert report["per_symbol"]["SOLUSDT"]["missing_candles"] == 6 and missing_total == 6
