@@ -146,6 +146,7 @@ def test_second_run_downloads_zero_archive_bytes(standin, lake, tmp_path):
     meta = {m.partition: m.metadata for m in result.asset_materializations_for_node("raw_monthly_klines")}
     assert meta["2025-01"]["bytes_downloaded"].value == 0 and meta["2025-01"]["files_skipped_cached"].value > 0
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "csv").rglob("*.csv.gz")} == csv_before  # nothing rebuilt
+    assert len(csv_before) > 2  # ... of what the first run wrote
 
 
 def test_a_republished_archive_is_downloaded_again(standin, market, lake, tmp_path):
@@ -232,16 +233,20 @@ def test_output_is_identical_in_every_time_zone(standin, tmp_path, spark):
 
 
 def test_a_hostile_listing_never_writes_outside_the_data_dir(standin, tmp_path):
-    standin.faults.evil_listing(["../../etc", "btcusdt", "BTC-USDT", "x", "..%2F..%2Fetc"])
-    resources = make_resources(standin, tmp_path / "lake")
+    hostile = {"../../etc", "btcusdt", "BTC-USDT", "x", "..%2F..%2Fetc"}
+    standin.faults.evil_listing(sorted(hostile))
+    lake = tmp_path / "a" / "b" / "c" / "d" / "lake"  # a name climbing up to five folders still lands in tmp_path
+    resources = make_resources(standin, lake)
     run_assets([pair_universe], resources)
-    payload = json.loads(Layout.at(tmp_path / "lake", "4h").universe_file.read_text())
+    payload = json.loads(Layout.at(lake, "4h").universe_file.read_text())
     symbols = {p["symbol"] for p in payload["pairs"]}
-    assert not symbols & {"../../etc", "btcusdt", "BTC-USDT", "x"}
+    assert not symbols & hostile and "BTCUSDT" in symbols
     assert {"../../etc", "btcusdt", "BTC-USDT", "x"} <= set(payload["rejected"])
     run_assets(INGEST, resources, ["2025-01"])
     written = {p.resolve() for p in tmp_path.rglob("*") if p.is_file()}
-    assert all(str(p).startswith(str((tmp_path / "lake").resolve())) for p in written)
+    outside = [p for p in written if not p.is_relative_to(lake.resolve())]
+    assert outside == [] and len(written) > 10  # the month was written, all of it inside the lake
+    assert not set(json.loads(Layout.at(lake, "4h").raw_manifest(Month(2025, 1)).read_text())["pairs"]) & hostile
 
 
 RAW = [raw_monthly_klines]
