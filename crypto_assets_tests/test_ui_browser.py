@@ -96,9 +96,7 @@ def test_lineage_shows_the_five_assets(dev: DagsterDev, page):
         page.get_by_role("menuitem").first.wait_for(state="hidden")  # the menu fades out; don't photograph it
         for asset in ASSETS:
             # the sidebar's group tree stays collapsed: an asset name on the page is a node of the graph
-            node = page.get_by_text(asset, exact=True)
-            node.first.wait_for()
-            assert node.count() >= 1, asset
+            page.get_by_text(asset, exact=True).first.wait_for()  # fails after TIMEOUT_MS when it is not shown
         shot(page, "lineage")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -180,7 +179,6 @@ def test_asset_graph_groups_checks_and_month_partitions(ui: UI):
         assert node["isPartitioned"] == (asset in MONTHLY), asset
         if asset in MONTHLY:
             assert node["partitionKeys"] == MONTHS, asset  # CRYPTO_START_MONTH..CRYPTO_END_MONTH
-            assert all(re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", k) for k in node["partitionKeys"])
             assert node["backfillPolicy"]["policyType"] == "SINGLE_RUN", asset
         else:
             assert node["partitionKeys"] == [], asset
@@ -308,6 +306,8 @@ def test_every_month_has_its_own_check_results(backfilled: UI):
 
 def test_finished_runs_leave_no_spark_jvm(backfilled: UI):
     """Each run stops its SparkSession: once the runs are over no JVM or run worker of this server is left."""
+    server = processes_with_env(backfilled.dev.marker)
+    assert any("dagster_webserver" in p.cmdline for p in server), _describe(server)  # the lookup finds this server
     deadline = time.monotonic() + 60
     while True:
         workers = [p for p in processes_with_env(backfilled.dev.marker)
