@@ -19,7 +19,7 @@ from crypto_assets.months import Month
 from crypto_assets_tests.conftest import make_resources, run_assets
 
 CHAIN = [raw_monthly_klines, normalized_csv, parquet_candles]
-DAY_MS = 86_400_000
+JAN_2025 = 1_735_689_600_000  # 2025-01-01 00:00 UTC
 
 
 def _lake(standin, tmp_path, spark_resource, interval, symbols):
@@ -84,10 +84,9 @@ def test_exact_utc_instants_for_every_interval(standin, market, tmp_path, spark_
     times = {t for s, t, *_ in rows if s == "BTCUSDT"}
     if interval in ("1m", "15m", "1h"):
         # Every hour of both DST Sundays is there, including 02:00 that New York skips and the 01:00 it repeats.
-        for day in ("2025-03-09", "2025-11-02"):
-            start = Month.parse(day[:7]).start_ms + (int(day[8:]) - 1) * DAY_MS
+        for day, start in (("2025-03-09", 1_741_478_400_000), ("2025-11-02", 1_762_041_600_000)):  # 00:00 UTC
             assert all(start + h * 3_600_000 in times for h in range(24)), day
-        assert Month.parse("2025-01").start_ms in times  # first µs candle -> 2025-01-01 00:00:00 UTC exactly
+        assert JAN_2025 in times  # the first µs candle -> 2025-01-01 00:00:00 UTC exactly
     if interval == "1w":
         assert all(time.gmtime(t // 1000).tm_wday == 0 for t in times)  # weekly candles open on Mondays (UTC)
     meta = {m.partition: m.metadata for m in backfill.asset_materializations_for_node("parquet_candles")}
@@ -209,7 +208,7 @@ def test_open_time_outside_the_folder_month_is_rejected(standin, tmp_path, spark
     path = layout.csv_file(Month.parse("2025-02"), "BTCUSDT")
     lines = read_gz_lines(path)
     fields = lines[1].split(",")
-    fields[0] = str(Month.parse("2025-03").start_ms * 1000)  # a March candle (µs) in the February folder
+    fields[0] = str(1_740_787_200_000 * 1000)  # a candle of 2025-03-01 00:00 (µs) in the February folder
     lines[1] = ",".join(fields)
     write_gz_lines(path, lines)
     result = run_assets([parquet_candles], lake, ["2025-02"], raise_on_error=False)
