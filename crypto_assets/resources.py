@@ -26,7 +26,7 @@ class BinanceResource(dg.ConfigurableResource):
     data_url: str
     listing_url: str
     api_url: str
-    download_workers: int = 32
+    download_workers: int = 64
     synthetic: bool = False  # CRYPTO_DEMO: the URLs serve the local stand-in's made-up market
     retries: int = 6  # per request, for connection errors, 5xx, 429 and 418
     backoff: float = 0.25  # seconds before the first retry, doubling

@@ -928,7 +928,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--end-month", default="2025-12", help="last month of S/A/B/C (D adds the month after it)")
     p.add_argument("--interval", default="4h", help="kline interval of A/B/D (default 4h)")
     p.add_argument("--latency-ms", type=float, default=50.0, help="stand-in latency per request, S/A/B/D (default 50)")
-    p.add_argument("--workers", type=int, default=32, help="CRYPTO_DOWNLOAD_WORKERS (default 32)")
+    p.add_argument("--workers", type=int, default=64, help="CRYPTO_DOWNLOAD_WORKERS (default 64)")
     p.add_argument("--c-pairs", type=int, default=50, help="pairs of C (default 50)")
     p.add_argument("--c-months", type=int, default=3, help="months of C (default 3)")
     p.add_argument("--c-interval", default="1m", help="interval of C (default 1m)")

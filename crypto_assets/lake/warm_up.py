@@ -19,39 +19,46 @@ from pathlib import Path
 
 from crypto_assets.binance.klines import KLINE_HEADER
 from crypto_assets.lake.csv import CSV_FORMAT
-from crypto_assets.lake.manifest import write_json
+from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.layout import Layout
 from crypto_assets.months import INTERVAL_MS, Month
 
-_MONTH = Month(2025, 1)
-_INTERVAL = "1m"
-_SYMBOLS = ("WARMAUSDT", "WARMBUSDT")
-_DAYS = 3  # enough rows for the code paths to be compiled, little enough to cost a few seconds
+# Two shapes, the two write paths of ``lake.parquet``: many small 4h files over two months (one job, shuffled and
+# sorted by month) and one month of 1m candles (a job per month). A few hundred files and ~10k rows each are what it
+# takes for the JIT to compile the per-file and per-row code the real runs spend their time in.
+_SHAPES = (
+    ("4h", (Month(2024, 12), Month(2025, 1)), tuple(f"WARM{n:03d}USDT" for n in range(200)), 31),
+    ("1m", (Month(2025, 1),), ("WARMAUSDT", "WARMBUSDT"), 3),
+)
 
 
-def made_up_lake(root: Path) -> Layout:
-    """A lake with one month of normalized CSVs for ``_SYMBOLS`` (Binance's µs rows, a steady made-up price)."""
-    layout = Layout.at(root, _INTERVAL)
-    layout.csv_dir(_MONTH).mkdir(parents=True)
-    step, pairs = INTERVAL_MS[_INTERVAL], {}
-    count = _DAYS * 86_400_000 // step
-    for n, symbol in enumerate(_SYMBOLS):
-        lines = [KLINE_HEADER]
-        for i in range(count):
-            t = _MONTH.start_ms + i * step
-            price = 100 + n + (i % 50) / 100
-            lines.append(f"{t * 1000},{price:.8f},{price + 1:.8f},{price - 1:.8f},{price:.8f},1.5,"
-                         f"{(t + step - 1) * 1000},{price * 1.5:.8f},{i % 7},0.5,{price / 2:.8f},0")  # fmt: skip
-        data = gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1, mtime=0)
-        layout.csv_file(_MONTH, symbol).write_bytes(data)
-        pairs[symbol] = {"rows": count, "bytes": len(data), "members": 1, "crc_ok": True, "source": "monthly",
-                         "source_sha256": "made-up", "format": CSV_FORMAT}  # fmt: skip
-    write_json(layout.csv_manifest(_MONTH), {"month": str(_MONTH), "interval": _INTERVAL, "pairs": pairs})
+def made_up_lake(root: Path, interval: str, months: tuple[Month, ...], symbols: tuple[str, ...], days: int
+                 ) -> Layout:  # fmt: skip
+    """A lake with ``days`` days of normalized CSVs per month for ``symbols`` (Binance's rows: ms before 2025, µs
+    from 2025 on; a steady made-up price)."""
+    layout = Layout.at(root, interval)
+    step = INTERVAL_MS[interval]
+    for month in months:
+        layout.csv_dir(month).mkdir(parents=True)
+        pairs, count = {}, min(days * 86_400_000, month.end_ms - month.start_ms) // step
+        unit = 1000 if month.year >= 2025 else 1  # Binance's spot archives: µs from 2025 on
+        for n, symbol in enumerate(symbols):
+            lines = [KLINE_HEADER]
+            for i in range(count):
+                t = month.start_ms + i * step
+                price = 100 + n + (i % 50) / 100
+                lines.append(f"{t * unit},{price:.8f},{price + 1:.8f},{price - 1:.8f},{price:.8f},1.5,"
+                             f"{(t + step - 1) * unit},{price * 1.5:.8f},{i % 7},0.5,{price / 2:.8f},0")  # fmt: skip
+            data = gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1, mtime=0)
+            layout.csv_file(month, symbol).write_bytes(data)
+            pairs[symbol] = {"rows": count, "bytes": len(data), "members": 1, "crc_ok": True, "source": "monthly",
+                             "source_sha256": "made-up", "format": CSV_FORMAT}  # fmt: skip
+        write_json(layout.csv_manifest(month), {"month": str(month), "interval": interval, "pairs": pairs})
     return layout
 
 
 def warm_up(remote: str) -> float:
-    """Run the lake's Parquet write and both read-backs once through the server at ``remote``; seconds taken."""
+    """Run the lake's Parquet writes and read-backs once per shape through the server at ``remote``; seconds."""
     from crypto_assets.lake.parquet import write_months
     from crypto_assets.lake.report import refresh_partials
     from crypto_assets.lake.spark import connect_session, spark_conf
@@ -60,11 +67,14 @@ def warm_up(remote: str) -> float:
     root = Path(tempfile.mkdtemp(prefix="crypto-warm-up-"))
     try:
         session = connect_session(remote, spark_conf())
-        layout = made_up_lake(root)
-        written = write_months(lambda: session, layout, [_MONTH])
-        if written[_MONTH].rows != len(_SYMBOLS) * _DAYS * 86_400_000 // INTERVAL_MS[_INTERVAL]:
-            raise RuntimeError(f"warm-up wrote {written[_MONTH].rows} rows; the server is not working as expected")
-        refresh_partials(lambda: session, layout, [_MONTH])
+        for n, (interval, months, symbols, days) in enumerate(_SHAPES):
+            layout = made_up_lake(root / str(n), interval, months, symbols, days)
+            written = write_months(lambda: session, layout, months)
+            expected = sum(p["rows"] for m in months for p in read_json(layout.csv_manifest(m))["pairs"].values())
+            if sum(w.rows for w in written.values()) != expected:
+                raise RuntimeError(f"warm-up wrote {sum(w.rows for w in written.values())} of {expected} rows; "
+                                   "the server is not working as expected")  # fmt: skip
+            refresh_partials(lambda: session, layout, list(months))
         session.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
