@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crypto_assets.files import write_atomically
 from crypto_assets.lake.chart import coverage_png
 from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.lake.parquet import MAX_GAPS_PER_SYMBOL, MonthSummary, distinct_count_sorted, read_marker
@@ -248,17 +249,13 @@ def combine_partials(layout: Layout, partials: list[dict]) -> dict:
 
 def write_report(layout: Layout, report: dict) -> ReportFiles:
     folder = layout.reports_dir
-    folder.mkdir(parents=True, exist_ok=True)
     presence = {tuple(p) for p in report.pop("_presence", [])}
     files = ReportFiles(folder / "dataset_report.json", folder / "dataset_report.md", folder / "coverage.png")
     write_json(files.json, report)
-    files.markdown.write_text(to_markdown(report))
+    write_atomically(files.markdown, to_markdown(report))
     months = [m["month"] for m in report["months"]]
     rows = {m["month"]: m["rows"] for m in report["months"]}
-    png = coverage_png(months, sorted(report["per_symbol"]), presence, rows)
-    tmp = files.png.with_suffix(".tmp")
-    tmp.write_bytes(png)
-    tmp.replace(files.png)
+    write_atomically(files.png, coverage_png(months, sorted(report["per_symbol"]), presence, rows))
     return files
 
 
