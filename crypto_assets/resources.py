@@ -9,7 +9,7 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 from pydantic import PrivateAttr
 
-from crypto_assets.binance.client import BinanceClient
+from crypto_assets.binance.client import BACKOFF, CONNECT_TIMEOUT, CONNECTIONS, READ_TIMEOUT, RETRIES, BinanceClient
 from crypto_assets.lake.jvm_classes import ClassArchive
 from crypto_assets.lake.spark import build_session, connect_session, spark_conf
 from crypto_assets.lake.spark_server import SparkServerError
@@ -26,16 +26,17 @@ class BinanceResource(dg.ConfigurableResource):
     data_url: str
     listing_url: str
     api_url: str
-    download_workers: int = 32
+    download_workers: int = CONNECTIONS
     synthetic: bool = False  # CRYPTO_DEMO: the URLs serve the local stand-in's made-up market
-    retries: int = 6  # per request, for connection errors, 5xx, 429 and 418
-    backoff: float = 0.25  # seconds before the first retry, doubling
-    read_timeout: float = 60.0  # seconds without a byte before a request is retried
+    retries: int = RETRIES
+    backoff: float = BACKOFF
+    read_timeout: float = READ_TIMEOUT
     _client: BinanceClient | None = PrivateAttr(default=None)
 
     def _new_client(self) -> BinanceClient:
         return BinanceClient(self.data_url, self.listing_url, self.api_url, pool_size=self.download_workers,
-                             retries=self.retries, backoff=self.backoff, timeout=(10.0, self.read_timeout))  # fmt: skip
+                             retries=self.retries, backoff=self.backoff,
+                             timeout=(CONNECT_TIMEOUT, self.read_timeout))  # fmt: skip
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._client = self._new_client()

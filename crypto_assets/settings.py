@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from crypto_assets.binance.client import CONNECTIONS
 from crypto_assets.months import INTERVALS, Month
 
 PAIR_MODES = ("top100", "diversified", "all-usdt", "historical-usdt", "symbols")
@@ -38,9 +39,7 @@ class Settings:
     target_pairs: int = 300
     symbols: tuple[str, ...] = ()
     include_leveraged: bool = False
-    # 32 keep-alive connections keep the pipe full at ~50-100 ms round trips while one core still has headroom
-    # for TLS and hashing; more mostly adds contention in the GIL (see the benchmark in the README).
-    download_workers: int = 32
+    download_workers: int = CONNECTIONS
     spark_master: str = "local[*]"
     # Spark Connect server the runs use (sc://host:port); empty = a local-mode driver JVM in each run's process.
     spark_remote: str = ""
