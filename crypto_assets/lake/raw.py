@@ -195,11 +195,12 @@ def fetch_months(
                     local.append((month, symbol))
                 else:
                     pending.append(pool.submit(fetch, month, symbol))
-        reported = [time.monotonic(), -1]  # when, and what, progress last reported
+        reported = -1  # the count ``progress`` last heard of: it hears of each count once (the caller throttles)
 
-        def report(every: float = 0.5) -> None:
-            if progress and done != reported[1] and (done == total or time.monotonic() - reported[0] >= every):
-                reported[:] = [time.monotonic(), done]
+        def report() -> None:
+            nonlocal reported
+            if progress and done != reported:
+                reported = done
                 progress(done, total)
 
         for month, symbol in local:
@@ -217,7 +218,7 @@ def fetch_months(
         for future in as_completed(pending):
             future.result()
             report()
-        report(every=0)
+        report()
     for month in months:
         _confirm_all_absent(client, layout, month, results[month], stats[month], today or utc_today())
     seconds = round(time.perf_counter() - started, 3)
