@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from crypto_assets.binance.klines import format_utc
 from crypto_assets.checks import emit_month_checks, month_check_specs
 from crypto_assets.lake import quality
 from crypto_assets.lake.csv import read_csv_manifest
@@ -87,7 +86,7 @@ def parquet_candles(context: dg.AssetExecutionContext, lake: LakeResource, spark
             (key, quality.parquet_open_times_on_grid(w.summary)),
             (key, quality.parquet_no_duplicates(w.summary)),
             (key, quality.parquet_ohlc_sane(w.summary)),
-            (key, quality.parquet_complete(w.summary, format_utc)),
+            (key, quality.parquet_complete(w.summary)),
         ]
     skipped = sum(1 for w in written.values() if w.skipped)
     yield dg.MaterializeResult(

@@ -31,7 +31,7 @@ from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.lake.parquet import MAX_GAPS_PER_SYMBOL, MonthSummary, distinct_count_sorted, read_marker
 from crypto_assets.lake.raw import OK, read_manifest
 from crypto_assets.layout import Layout
-from crypto_assets.months import INTERVAL_MS, Month, candle_open_times, month_range
+from crypto_assets.months import INTERVAL_MS, Month, candle_open_times, format_utc, month_range
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -218,7 +218,7 @@ def combine_partials(layout: Layout, partials: list[dict]) -> dict:
         expected = len(candle_open_times(layout.interval, first, last + 1))
         per_symbol[symbol] = {
             "rows": s["rows"], "first_open_time": first, "last_open_time": last,
-            "first": _text(first), "last": _text(last), "months_present": s["months"],
+            "first": format_utc(first), "last": format_utc(last), "months_present": s["months"],
             "missing_candles": max(expected - s["distinct"], 0), "duplicates": s["rows"] - s["distinct"],
         }  # fmt: skip
     months = [{"month": p["month"], "rows": p["rows"], "symbols": p["symbols"]} for p in partials]
@@ -226,7 +226,8 @@ def combine_partials(layout: Layout, partials: list[dict]) -> dict:
     daily = {str(m): sorted(s for s, e in read_manifest(layout, m).items() if e.status == OK and e.source == "daily")
              for m in span}  # fmt: skip
     largest_gaps = [
-        {"symbol": symbol, "from": _text(start), "to": _text(end), "from_open_time": start, "missing_candles": missing}
+        {"symbol": symbol, "from": format_utc(start), "to": format_utc(end), "from_open_time": start,
+         "missing_candles": missing}
         for symbol, start, end, missing in sorted(gaps, key=_gap_order)[:TOP_GAPS]
     ]  # fmt: skip
     report = {
@@ -299,12 +300,6 @@ def _empty_report(layout: Layout) -> dict:
     return {"interval": layout.interval, "total_rows": 0, "symbols": 0, "first_candle": None, "last_candle": None,
             "months": [], "duplicates": 0, "missing_candles": 0, "largest_gaps": [], "daily_sourced_months": {},
             "per_symbol": {}, "seconds": 0.0, "_presence": []}  # fmt: skip
-
-
-def _text(ms: int) -> str:
-    from crypto_assets.binance.klines import format_utc
-
-    return format_utc(ms)
 
 
 def _gap_order(gap: list) -> tuple[int, str, int]:
