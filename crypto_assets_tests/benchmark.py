@@ -241,8 +241,8 @@ def worker_main(spec_path: str) -> int:
     from dagster import DagsterEventType
 
     from crypto_assets.definitions import ASSETS
-    from crypto_assets.partitions import settings
     from crypto_assets.resources import SparkResource, resources_from_settings
+    from crypto_assets.settings import Settings
 
     spark_starts: list[float] = []
 
@@ -252,7 +252,7 @@ def worker_main(spec_path: str) -> int:
         def session_started(self, seconds: float) -> None:
             spark_starts.append(seconds)
 
-    resources = resources_from_settings(settings)
+    resources = resources_from_settings(Settings.from_env())
     project = resources["spark"]
     resources["spark"] = TimedSparkResource(
         spark_config=project.spark_config, remote=project.remote, class_cache=project.class_cache

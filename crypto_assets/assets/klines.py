@@ -5,11 +5,11 @@ import time
 import dagster as dg
 
 from crypto_assets.binance.archives import ArchiveError
-from crypto_assets.binance.universe import Universe
 from crypto_assets.checks import emit_month_checks, month_check_specs
 from crypto_assets.lake import quality
 from crypto_assets.lake.csv import normalize_month
 from crypto_assets.lake.raw import FAILED, OK, FetchStats, fetch_months
+from crypto_assets.lake.universe import read_universe
 from crypto_assets.partitions import monthly, run_months
 from crypto_assets.resources import BinanceResource, LakeResource
 
@@ -64,7 +64,7 @@ Layout: `raw/spot/{interval}/{YYYY-MM}/` with a `_manifest.json` (status, source
 def raw_monthly_klines(context: dg.AssetExecutionContext, binance: BinanceResource, lake: LakeResource):
     months = run_months(context)
     layout = lake.layout
-    symbols = Universe.read(layout.universe_file).symbols
+    symbols = read_universe(layout).symbols
     context.log.info(f"fetching {len(symbols)} pairs x {len(months)} months ({lake.interval}) "
                      f"with {binance.download_workers} connections")  # fmt: skip
     entries, stats = fetch_months(

@@ -17,6 +17,15 @@ class Outcome:
     metadata: dict = field(default_factory=dict)
 
 
+def discovered_live(fallback_used: bool, count: int) -> Outcome:
+    """The universe came from live discovery; the static fallback list is a WARN (the run asked for it)."""
+    return Outcome(
+        "discovered_live", not fallback_used, "WARN",
+        "static top-100 fallback used" if fallback_used else "live discovery",
+        {"fallback_used": fallback_used, "count": count},
+    )  # fmt: skip
+
+
 def archives_verified(entries: dict[str, PairMonth], verified: dict[str, bool]) -> Outcome:
     """Every ok archive matched its CHECKSUM when fetched and still does on disk; no pair failed."""
     failed = sorted(s for s, e in entries.items() if e.status == FAILED)
