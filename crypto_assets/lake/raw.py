@@ -24,7 +24,6 @@ import hashlib
 import os
 import re
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
@@ -91,7 +90,6 @@ class FetchStats:
     absences_known: int = 0  # final absences confirmed by the pair's listing alone (no daily listing)
     bytes_downloaded: int = 0
     requests: int = 0  # the pair listings of a run count in its first month
-    seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
@@ -99,14 +97,14 @@ class FetchStats:
             for key, value in counts.items():
                 setattr(self, key, getattr(self, key) + value)
 
-    def as_metadata(self) -> dict[str, int | float]:
+    def as_metadata(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
     @classmethod
     def total(cls, parts: list[FetchStats]) -> FetchStats:
         total = cls()
         for part in parts:
-            total.add(**{k: v for k, v in part.as_metadata().items() if k != "seconds"})
+            total.add(**part.as_metadata())
         return total
 
 
@@ -159,7 +157,6 @@ def fetch_months(
     Returns the entries and the figures per month (``FetchStats.total`` adds them up).
     """
     stats = {m: FetchStats() for m in months}
-    started = time.perf_counter()
     total = len(months) * len(symbols)
     results: dict[Month, dict[str, PairMonth]] = {m: {} for m in months}
     previous = {m: read_manifest(layout, m) for m in months}
@@ -221,11 +218,9 @@ def fetch_months(
         report()
     for month in months:
         _confirm_all_absent(client, layout, month, results[month], stats[month], today or utc_today())
-    seconds = round(time.perf_counter() - started, 3)
     _mark_final_absences(results, previous)
     for month in months:
         write_manifest(layout, month, results[month])
-        stats[month].seconds = seconds
     return results, stats
 
 
