@@ -10,8 +10,9 @@ run first lists, once, the monthly folder of each pair it has seen before (a man
 months; the run's months only, paged by 1000 keys). A month without keys there has no monthly archive (daily path,
 no 404 round trip); a listed CHECKSUM ETag equal to the recorded one means the CHECKSUM on Binance now is the one we
 read, so its sha256 is the recorded one: no GET, the file on disk is still re-hashed against it. Another ETag, none
-recorded (older manifests), or no usable listing (it failed, or shows no key at all): the CHECKSUM is fetched as
-before. Pairs never seen are not listed: nothing recorded to compare, so a cold run costs what it did without it.
+recorded (a manifest written before ETags were recorded), or no usable listing (it failed, or shows no key at all):
+the CHECKSUM is fetched. Pairs never seen are not listed: with nothing recorded to compare, a listing would only add
+requests to a cold run.
 
 The bucket listing is the record of what exists: an archive it shows that answers 404 is failed, not absent (a wrong
 BINANCE_DATA_URL must not give an empty lake). A month in which every pair came back absent is confirmed against the
