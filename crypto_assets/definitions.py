@@ -11,9 +11,9 @@ from crypto_assets.assets.klines import normalized_csv, raw_monthly_klines
 from crypto_assets.assets.parquet import parquet_candles
 from crypto_assets.assets.report import dataset_report
 from crypto_assets.assets.universe import pair_universe
-from crypto_assets.partitions import settings
 from crypto_assets.resources import resources_from_settings
 from crypto_assets.schedules import SCHEDULES, refresh_month
+from crypto_assets.settings import Settings
 
 ASSETS = [pair_universe, raw_monthly_klines, normalized_csv, parquet_candles, dataset_report]
 
@@ -21,7 +21,7 @@ defs = dg.Definitions(
     assets=dg.with_source_code_references(ASSETS),
     jobs=[refresh_month],
     schedules=SCHEDULES,
-    resources=resources_from_settings(settings),
+    resources=resources_from_settings(Settings.from_env()),
     # One process per run: a JVM per step would cost ~30 s each; single-run backfills amortise the rest.
     executor=dg.in_process_executor,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -34,6 +33,7 @@ INTERVALS: tuple[str, ...] = (*INTERVAL_MS, "1mo")
 DAILY_INTERVALS: tuple[str, ...] = tuple(i for i in INTERVALS if i in INTERVAL_MS and INTERVAL_MS[i] <= MS_PER_DAY)
 # 1970-01-01 was a Thursday; Binance's weekly candles open on Mondays 00:00 UTC.
 _WEEK_ORIGIN_MS = 4 * MS_PER_DAY
+_EPOCH = datetime(1970, 1, 1)
 
 
 @dataclass(frozen=True, order=True)
@@ -61,14 +61,16 @@ class Month:
     def first_day(self) -> date:
         return date(self.year, self.month, 1)
 
-    def days(self) -> list[date]:
-        return [date(self.year, self.month, d) for d in range(1, calendar.monthrange(self.year, self.month)[1] + 1)]
+    def shifted(self, months: int) -> Month:
+        """The month ``months`` later (earlier when negative)."""
+        year, month = divmod(self.year * 12 + self.month - 1 + months, 12)
+        return Month(year, month + 1)
 
     def next(self) -> Month:
-        return Month(self.year + self.month // 12, self.month % 12 + 1)
+        return self.shifted(1)
 
     def previous(self) -> Month:
-        return Month(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
+        return self.shifted(-1)
 
     @property
     def start_ms(self) -> int:
@@ -111,10 +113,6 @@ def candle_open_times(interval: str, start_ms: int, end_ms: int) -> range | list
     return range(first, end_ms, step)
 
 
-def on_grid(interval: str, open_time_ms: int) -> bool:
-    """Whether an open time sits on the interval's candle grid (UTC)."""
-    if interval == "1mo":
-        day = date(1970, 1, 1) + timedelta(days=open_time_ms // MS_PER_DAY)
-        return open_time_ms % MS_PER_DAY == 0 and day.day == 1
-    origin = _WEEK_ORIGIN_MS if interval == "1w" else 0
-    return (open_time_ms - origin) % INTERVAL_MS[interval] == 0
+def format_utc(ms: int) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` of an epoch-millisecond instant in UTC (naive arithmetic: no time zone involved)."""
+    return (_EPOCH + timedelta(milliseconds=ms)).strftime("%Y-%m-%d %H:%M:%S")

@@ -17,8 +17,7 @@ def monthly_partitions(settings: Settings) -> dg.MonthlyPartitionsDefinition:
     return dg.MonthlyPartitionsDefinition(start_date=settings.start_month, end_offset=1, fmt="%Y-%m")
 
 
-settings = Settings.from_env()
-monthly = monthly_partitions(settings)
+monthly = monthly_partitions(Settings.from_env())
 
 
 def run_months(context: dg.AssetExecutionContext) -> list[Month]:

@@ -1,4 +1,4 @@
-"""Dagster resources: the Binance HTTP session, the lake's location and options, and the SparkSession."""
+"""Dagster resources: the Binance HTTP session, the lake's location, pair_universe's options, and the SparkSession."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 from pydantic import PrivateAttr
 
-from crypto_assets.binance.client import BinanceClient
+from crypto_assets.binance.client import BACKOFF, CONNECT_TIMEOUT, READ_TIMEOUT, RETRIES, BinanceClient
+from crypto_assets.binance.universe import UniverseOptions
 from crypto_assets.lake.jvm_classes import ClassArchive
 from crypto_assets.lake.spark import build_session, connect_session, spark_conf
 from crypto_assets.lake.spark_server import SparkServerError
@@ -19,6 +20,9 @@ from crypto_assets.settings import Settings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+# What a resource made without a value (in a test, in the launchpad) takes: the documented defaults of settings.py.
+_DEFAULT = Settings()
+
 
 class BinanceResource(dg.ConfigurableResource):
     """Binance's public data over one pooled, retrying HTTP session per run (archives, bucket listing, REST API)."""
@@ -26,16 +30,17 @@ class BinanceResource(dg.ConfigurableResource):
     data_url: str
     listing_url: str
     api_url: str
-    download_workers: int = 64
-    synthetic: bool = False  # CRYPTO_DEMO: the URLs serve the local stand-in's made-up market
-    retries: int = 6  # per request, for connection errors, 5xx, 429 and 418
-    backoff: float = 0.25  # seconds before the first retry, doubling
-    read_timeout: float = 60.0  # seconds without a byte before a request is retried
+    download_workers: int = _DEFAULT.download_workers
+    synthetic: bool = _DEFAULT.synthetic  # CRYPTO_DEMO: the URLs serve the local stand-in's made-up market
+    retries: int = RETRIES
+    backoff: float = BACKOFF
+    read_timeout: float = READ_TIMEOUT
     _client: BinanceClient | None = PrivateAttr(default=None)
 
     def _new_client(self) -> BinanceClient:
         return BinanceClient(self.data_url, self.listing_url, self.api_url, pool_size=self.download_workers,
-                             retries=self.retries, backoff=self.backoff, timeout=(10.0, self.read_timeout))  # fmt: skip
+                             retries=self.retries, backoff=self.backoff,
+                             timeout=(CONNECT_TIMEOUT, self.read_timeout))  # fmt: skip
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._client = self._new_client()
@@ -52,19 +57,32 @@ class BinanceResource(dg.ConfigurableResource):
 
 
 class LakeResource(dg.ConfigurableResource):
-    """Where the lake lives (CRYPTO_DATA_DIR), its kline interval, and the pair-universe defaults."""
+    """Where the lake lives (CRYPTO_DATA_DIR) and its kline interval (CRYPTO_INTERVAL)."""
 
     data_dir: str
-    interval: str = "4h"
-    quote: str = "USDT"
-    pair_mode: str = "historical-usdt"
-    target_pairs: int = 300
-    symbols: list[str] = []
-    include_leveraged: bool = False
+    interval: str = _DEFAULT.interval
 
     @property
     def layout(self) -> Layout:
         return Layout.at(self.data_dir, self.interval)
+
+
+class UniverseResource(dg.ConfigurableResource):
+    """pair_universe's options for this deployment (CRYPTO_PAIR_MODE, CRYPTO_QUOTE, CRYPTO_TARGET_PAIRS,
+    CRYPTO_SYMBOLS, CRYPTO_INCLUDE_LEVERAGED); a run's config may set its own mode, target, symbols and leveraged
+    tokens."""
+
+    mode: str = _DEFAULT.universe.mode
+    quote: str = _DEFAULT.universe.quote
+    target_pairs: int = _DEFAULT.universe.target_pairs
+    symbols: list[str] = list(_DEFAULT.universe.symbols)
+    include_leveraged: bool = _DEFAULT.universe.include_leveraged
+
+    def options(self, **given: object) -> UniverseOptions:
+        """These options with those ``given`` in their place; OptionError when the result is not allowed."""
+        mine = {"mode": self.mode, "quote": self.quote, "target_pairs": self.target_pairs,
+                "symbols": tuple(self.symbols), "include_leveraged": self.include_leveraged}  # fmt: skip
+        return UniverseOptions(**{**mine, **given})
 
 
 class SparkResource(LazyPySparkResource):
@@ -78,8 +96,8 @@ class SparkResource(LazyPySparkResource):
     kept in ``class_cache`` (CRYPTO_SPARK_CLASS_CACHE; empty = the user's cache folder, ``off`` = none), and stops
     it at the end of the run."""
 
-    remote: str = ""
-    class_cache: str = ""
+    remote: str = _DEFAULT.spark_remote
+    class_cache: str = _DEFAULT.spark_class_cache
     _session: Any = PrivateAttr(default=None)
 
     @property
@@ -107,6 +125,8 @@ class SparkResource(LazyPySparkResource):
 
 
 def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """The resources of the code location, from the settings the environment gave."""
+    universe = settings.universe
     return {
         "binance": BinanceResource(
             data_url=settings.data_url,
@@ -115,14 +135,13 @@ def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableReso
             download_workers=settings.download_workers,
             synthetic=settings.synthetic,
         ),
-        "lake": LakeResource(
-            data_dir=settings.data_dir,
-            interval=settings.interval,
-            quote=settings.quote,
-            pair_mode=settings.pair_mode,
-            target_pairs=settings.target_pairs,
-            symbols=list(settings.symbols),
-            include_leveraged=settings.include_leveraged,
+        "lake": LakeResource(data_dir=settings.data_dir, interval=settings.interval),
+        "universe": UniverseResource(
+            mode=universe.mode,
+            quote=universe.quote,
+            target_pairs=universe.target_pairs,
+            symbols=list(universe.symbols),
+            include_leveraged=universe.include_leveraged,
         ),
         "spark": SparkResource(
             spark_config=spark_conf(settings.spark_master, settings.spark_conf),

@@ -20,16 +20,9 @@ refresh_month = dg.define_asset_job(
 )
 
 
-def _month_of(context: dg.ScheduleEvaluationContext, months_back: int) -> str:
-    now = context.scheduled_execution_time or datetime.now(UTC)
-    month = Month(now.year, now.month)
-    for _ in range(months_back):
-        month = month.previous()
-    return str(month)
-
-
 def _request(context: dg.ScheduleEvaluationContext, months_back: int) -> dg.RunRequest | dg.SkipReason:
-    key = _month_of(context, months_back)
+    """A run for the month ``months_back`` before the one the tick falls in (UTC)."""
+    key = str(Month.of(context.scheduled_execution_time or datetime.now(UTC)).shifted(-months_back))
     if not monthly.has_partition_key(key):
         return dg.SkipReason(f"month {key} is outside the configured partitions")
     return dg.RunRequest(partition_key=key)

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from crypto_assets.binance.client import CONNECTIONS
+from crypto_assets.binance.universe import OptionError, UniverseOptions
 from crypto_assets.months import INTERVALS, Month
 
-PAIR_MODES = ("top100", "diversified", "all-usdt", "historical-usdt", "symbols")
-SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+# The variable behind each universe option, to name it when its value is not allowed.
+UNIVERSE_VARIABLES = {"mode": "CRYPTO_PAIR_MODE", "quote": "CRYPTO_QUOTE", "target_pairs": "CRYPTO_TARGET_PAIRS",
+                      "symbols": "CRYPTO_SYMBOLS", "include_leveraged": "CRYPTO_INCLUDE_LEVERAGED"}  # fmt: skip
 
 
 class SettingsError(ValueError):
@@ -33,14 +35,8 @@ class Settings:
     interval: str = "4h"
     start_month: str = "2024-10"
     end_month: str = ""
-    quote: str = "USDT"
-    pair_mode: str = "historical-usdt"
-    target_pairs: int = 300
-    symbols: tuple[str, ...] = ()
-    include_leveraged: bool = False
-    # A cold run is two requests per archive (CHECKSUM, zip), each a round trip: at ~50 ms, 64 keep-alive
-    # connections take 600 pairs x 15 months in ~15 s (32 took ~28 s) and still leave one core for hashing.
-    download_workers: int = 64
+    universe: UniverseOptions = field(default_factory=UniverseOptions)
+    download_workers: int = CONNECTIONS
     spark_master: str = "local[*]"
     # Spark Connect server the runs use (sc://host:port); empty = a local-mode driver JVM in each run's process.
     spark_remote: str = ""
@@ -66,11 +62,7 @@ class Settings:
             interval=_choice("CRYPTO_INTERVAL", get("CRYPTO_INTERVAL", d.interval), INTERVALS),
             start_month=_month("CRYPTO_START_MONTH", get("CRYPTO_START_MONTH", d.start_month)),
             end_month=_month("CRYPTO_END_MONTH", get("CRYPTO_END_MONTH", d.end_month), optional=True),
-            quote=_quote(get("CRYPTO_QUOTE", d.quote)),
-            pair_mode=_choice("CRYPTO_PAIR_MODE", get("CRYPTO_PAIR_MODE", d.pair_mode), PAIR_MODES),
-            target_pairs=_int("CRYPTO_TARGET_PAIRS", get("CRYPTO_TARGET_PAIRS", str(d.target_pairs)), 1, 100_000),
-            symbols=parse_symbols("CRYPTO_SYMBOLS", get("CRYPTO_SYMBOLS", "")),
-            include_leveraged=_bool("CRYPTO_INCLUDE_LEVERAGED", get("CRYPTO_INCLUDE_LEVERAGED", "false")),
+            universe=_universe(get, d.universe),
             download_workers=_int(
                 "CRYPTO_DOWNLOAD_WORKERS", get("CRYPTO_DOWNLOAD_WORKERS", str(d.download_workers)), 1, 256
             ),
@@ -78,24 +70,30 @@ class Settings:
             spark_remote=_remote("SPARK_REMOTE", get("SPARK_REMOTE", d.spark_remote)),
             spark_conf=_json_object("CRYPTO_SPARK_CONF", get("CRYPTO_SPARK_CONF", "")),
             spark_class_cache=get("CRYPTO_SPARK_CLASS_CACHE", d.spark_class_cache),
-            synthetic=_bool("CRYPTO_DEMO", get("CRYPTO_DEMO", "false")),
+            synthetic=_bool("CRYPTO_DEMO", get("CRYPTO_DEMO", str(d.synthetic))),
         )
         if settings.end_month and Month.parse(settings.end_month) < Month.parse(settings.start_month):
             raise SettingsError(
                 f"CRYPTO_END_MONTH={settings.end_month!r} is before CRYPTO_START_MONTH={settings.start_month!r}; "
                 "expected an end month at or after the start month (or empty for 'up to the current month')"
             )
-        if settings.pair_mode == "symbols" and not settings.symbols:
-            raise SettingsError("CRYPTO_PAIR_MODE='symbols' needs CRYPTO_SYMBOLS, e.g. CRYPTO_SYMBOLS=BTCUSDT,ETHUSDT")
         return settings
 
 
-def parse_symbols(name: str, text: str) -> tuple[str, ...]:
-    symbols = tuple(s.strip().upper() for s in text.split(",") if s.strip())
-    for symbol in symbols:
-        if not SYMBOL_RE.match(symbol):
-            raise SettingsError(f"{name} contains {symbol!r}; expected Binance symbols matching {SYMBOL_RE.pattern}")
-    return symbols
+def _universe(get: Callable[[str, str], str], default: UniverseOptions) -> UniverseOptions:
+    """The universe options from CRYPTO_PAIR_MODE, CRYPTO_QUOTE, CRYPTO_TARGET_PAIRS, CRYPTO_SYMBOLS (a comma list)
+    and CRYPTO_INCLUDE_LEVERAGED."""
+    v, d = UNIVERSE_VARIABLES, default
+    try:
+        return UniverseOptions(
+            mode=get(v["mode"], d.mode),
+            quote=get(v["quote"], d.quote),
+            target_pairs=_int(v["target_pairs"], get(v["target_pairs"], str(d.target_pairs)), 1, 100_000),
+            symbols=tuple(get(v["symbols"], ",".join(d.symbols)).split(",")),
+            include_leveraged=_bool(v["include_leveraged"], get(v["include_leveraged"], str(d.include_leveraged))),
+        )
+    except OptionError as exc:
+        raise SettingsError(f"{v[exc.option]}={exc.value!r} {exc.expected}") from None
 
 
 def _local_dir(name: str, value: str) -> str:
@@ -161,12 +159,6 @@ def _bool(name: str, value: str) -> bool:
     if value.lower() in _FALSE:
         return False
     raise SettingsError(f"{name}={value!r} is not a boolean; expected true or false")
-
-
-def _quote(value: str) -> str:
-    if not re.match(r"^[A-Z0-9]{2,10}$", value):
-        raise SettingsError(f"CRYPTO_QUOTE={value!r} is not an asset symbol; expected e.g. USDT")
-    return value
 
 
 def _json_object(name: str, value: str) -> dict[str, str]:

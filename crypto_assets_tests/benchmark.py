@@ -90,6 +90,8 @@ from multiprocessing.pool import ThreadPool
 from pathlib import Path
 from typing import Any
 
+from crypto_assets.months import Month
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
 ALL_SCENARIOS = ("S", "A", "B", "C", "D")
@@ -117,13 +119,9 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 # --- months ----------------------------------------------------------------------------------------------------------
-def _shift(month: str, delta: int) -> str:
-    index = int(month[:4]) * 12 + int(month[5:7]) - 1 + delta
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
 def _month_span(end: str, count: int) -> list[str]:
-    return [_shift(end, -i) for i in range(count - 1, -1, -1)]
+    last = Month.parse(end)
+    return [str(last.shifted(-i)) for i in range(count - 1, -1, -1)]
 
 
 # --- processes and memory --------------------------------------------------------------------------------------------
@@ -241,8 +239,8 @@ def worker_main(spec_path: str) -> int:
     from dagster import DagsterEventType
 
     from crypto_assets.definitions import ASSETS
-    from crypto_assets.partitions import settings
     from crypto_assets.resources import SparkResource, resources_from_settings
+    from crypto_assets.settings import Settings
 
     spark_starts: list[float] = []
 
@@ -252,7 +250,7 @@ def worker_main(spec_path: str) -> int:
         def session_started(self, seconds: float) -> None:
             spark_starts.append(seconds)
 
-    resources = resources_from_settings(settings)
+    resources = resources_from_settings(Settings.from_env())
     project = resources["spark"]
     resources["spark"] = TimedSparkResource(
         spark_config=project.spark_config, remote=project.remote, class_cache=project.class_cache
@@ -546,7 +544,6 @@ class Bench:
                           months: int) -> dict:  # fmt: skip
         """parquet_candles of one month alone, on a fresh copy of that month's CSVs (no Parquet yet)."""
         from crypto_assets.layout import Layout
-        from crypto_assets.months import Month
 
         source = Layout.at(data_dir, interval)
         fresh_dir = self.args.workdir / f"one-month-{scenario}"
@@ -778,18 +775,18 @@ class Bench:
                 ])  # fmt: skip
 
             if "D" in selected:
-                new = _shift(months[-1], 1)
+                new = str(Month.parse(months[-1]).next())
                 d_months = [*months, new]
                 log(f"D: Binance publishes {new}; the end month moves to it ({a.d_range} range)")
                 standin.publish_monthly(new)
-                if market.today < f"{_shift(new, 1)}-01":
-                    standin.set_today(f"{_shift(new, 1)}-01")
+                after = Month.parse(new).next().first_day.isoformat()
+                if market.today < after:
+                    standin.set_today(after)
                 started = time.perf_counter()
                 built = market.warm(a.interval, [new])
                 emit(_rounded({"kind": "phase", "scenario": "D", "phase": "standin_warm", "month": new,
                                "archives": built, "seconds": time.perf_counter() - started}))  # fmt: skip
                 from crypto_assets.layout import Layout
-                from crypto_assets.months import Month
 
                 layout = Layout.at(data_dir, a.interval)
                 roots = {"parquet": layout.parquet_root, "csv": layout.root / "csv" / a.interval,

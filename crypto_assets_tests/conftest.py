@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from crypto_assets.resources import BinanceResource, LakeResource, SparkResource
+from crypto_assets.resources import BinanceResource, LakeResource, SparkResource, UniverseResource
 from crypto_assets_tests.binance_standin import Market, StandIn
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -137,11 +137,16 @@ def spark(spark_resource):
     return build_session(spark_conf("local[2]"))
 
 
-def make_resources(standin: StandIn, data_dir, spark_resource=None, **lake) -> dict:
+def make_resources(standin: StandIn, data_dir, spark_resource=None, *, pair_mode: str | None = None,
+                   symbols: list[str] | None = None, **lake) -> dict:  # fmt: skip
+    """Resources on the stand-in and a lake at ``data_dir``; ``pair_mode`` and ``symbols`` go to the universe, the
+    rest (``interval``) to the lake; what is not given takes the project's default."""
+    universe = {"mode": pair_mode, "symbols": symbols}
     resources = {
         "binance": BinanceResource(data_url=standin.data_url, listing_url=standin.listing_url,
                                    api_url=standin.api_url, download_workers=8),  # fmt: skip
         "lake": LakeResource(data_dir=str(data_dir), **lake),
+        "universe": UniverseResource(**{k: v for k, v in universe.items() if v is not None}),
     }
     if spark_resource is not None:
         resources["spark"] = spark_resource

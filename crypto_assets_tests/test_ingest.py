@@ -19,10 +19,9 @@ from crypto_assets.assets.klines import normalized_csv, raw_monthly_klines
 from crypto_assets.assets.parquet import parquet_candles
 from crypto_assets.assets.universe import pair_universe
 from crypto_assets.binance.client import BinanceClient
-from crypto_assets.binance.klines import format_utc
 from crypto_assets.lake.raw import fetch_months
 from crypto_assets.layout import Layout
-from crypto_assets.months import Month
+from crypto_assets.months import Month, format_utc
 from crypto_assets.resources import BinanceResource
 from crypto_assets_tests.conftest import make_resources, run_assets
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from crypto_assets.binance.archives import read_deflated_member
-from crypto_assets.binance.klines import KLINE_HEADER, count_data_lines, format_utc
+from crypto_assets.binance.klines import KLINE_HEADER, count_data_lines
 from crypto_assets.lake.csv import normalize_month, read_csv_manifest
 from crypto_assets.lake.raw import ArchiveFile, PairMonth, write_manifest
 from crypto_assets.layout import Layout
-from crypto_assets.months import Month
+from crypto_assets.months import Month, format_utc
 
 REAL = Path(__file__).parent / "fixtures" / "real"
 

@@ -12,19 +12,20 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def test_defaults_reproduce_the_study():
     s = Settings.from_env({})
-    assert (s.interval, s.start_month, s.quote, s.pair_mode) == ("4h", "2024-10", "USDT", "historical-usdt")
+    u = s.universe
+    assert (s.interval, s.start_month, u.quote, u.mode) == ("4h", "2024-10", "USDT", "historical-usdt")
     # The endpoints default to the ones the README documents (the tests themselves only ever talk to 127.0.0.1).
     documented = dict(re.findall(r"^\| `(BINANCE_\w+_URL)` \| `([^`]+)` \|", README.read_text(), re.M))
     assert (s.data_url, s.listing_url, s.api_url) == (
         documented["BINANCE_DATA_URL"], documented["BINANCE_LISTING_URL"], documented["BINANCE_API_URL"])  # fmt: skip
-    assert s.end_month == "" and s.target_pairs == 300 and s.include_leveraged is False
+    assert s.end_month == "" and u.target_pairs == 300 and u.include_leveraged is False
     assert s.synthetic is False and Settings.from_env({"CRYPTO_DEMO": "1"}).synthetic is True
 
 
 def test_values_are_read_and_normalized():
     s = Settings.from_env({"CRYPTO_INTERVAL": "1m", "CRYPTO_SYMBOLS": "btcusdt, ETHUSDT", "CRYPTO_PAIR_MODE": "symbols",
                            "BINANCE_DATA_URL": "http://127.0.0.1:9/", "CRYPTO_SPARK_CONF": '{"spark.x": 1}'})
-    assert s.interval == "1m" and s.symbols == ("BTCUSDT", "ETHUSDT") and s.data_url == "http://127.0.0.1:9"
+    assert s.interval == "1m" and s.universe.symbols == ("BTCUSDT", "ETHUSDT") and s.data_url == "http://127.0.0.1:9"
     assert s.spark_conf == {"spark.x": "1"}
 
 

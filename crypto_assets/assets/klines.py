@@ -5,11 +5,11 @@ import time
 import dagster as dg
 
 from crypto_assets.binance.archives import ArchiveError
-from crypto_assets.binance.universe import Universe
-from crypto_assets.checks import emit_month_checks, month_check_specs
+from crypto_assets.checks import month_check_specs, month_results
 from crypto_assets.lake import quality
 from crypto_assets.lake.csv import normalize_month
 from crypto_assets.lake.raw import FAILED, OK, FetchStats, fetch_months
+from crypto_assets.lake.universe import read_universe
 from crypto_assets.partitions import monthly, run_months
 from crypto_assets.resources import BinanceResource, LakeResource
 
@@ -37,48 +37,41 @@ class _Progress:
             self.log.info(f"{self.what}: {done}/{total} ({done * 100 // max(total, 1)}%)")
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "raw_monthly_klines",
-            deps=["pair_universe"],
-            partitions_def=monthly,
-            group_name="ingestion",
-            kinds={"python"},
-            description="""Binance spot kline archives (zip) for every pair of the universe, per month, verified.
-
-Each file's sha256 is checked against Binance's current `.CHECKSUM`; a file already on disk that still matches is
-not downloaded again. Months Binance has not published as a monthly archive yet come from the daily archives (and
-are replaced once the monthly one appears). A 404 for an archive the bucket listing does not show means the pair
-had no candles that month (`absent`); one the listing shows is `failed`, and a month where every pair came back
-absent is checked against the listing. Files that still fail after retries are listed and fail the run, while
-every good file is kept.
-
-Layout: `raw/spot/{interval}/{YYYY-MM}/` with a `_manifest.json` (status, source, sha256, bytes per pair).""",
-        )
-    ],
+@dg.asset(
+    deps=["pair_universe"],
+    partitions_def=monthly,
+    group_name="ingestion",
+    kinds={"python"},
     check_specs=month_check_specs("raw_monthly_klines", monthly, RAW_CHECKS),
-    can_subset=True,
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def raw_monthly_klines(context: dg.AssetExecutionContext, binance: BinanceResource, lake: LakeResource):
+    """Binance spot kline archives (zip) for every pair of the universe, per month, verified.
+
+    Each file's sha256 is checked against Binance's current `.CHECKSUM`; a file already on disk that still matches is
+    not downloaded again. Months Binance has not published as a monthly archive yet come from the daily archives (and
+    are replaced once the monthly one appears). A 404 for an archive the bucket listing does not show means the pair
+    had no candles that month (`absent`); one the listing shows is `failed`, and a month where every pair came back
+    absent is checked against the listing. Files that still fail after retries are listed and fail the run, while
+    every good file is kept.
+
+    Layout: `raw/spot/{interval}/{YYYY-MM}/` with a `_manifest.json` (status, source, sha256, bytes per pair).
+    """
     months = run_months(context)
     layout = lake.layout
-    symbols = Universe.read(layout.universe_file).symbols
+    symbols = read_universe(layout).symbols
     context.log.info(f"fetching {len(symbols)} pairs x {len(months)} months ({lake.interval}) "
                      f"with {binance.download_workers} connections")  # fmt: skip
+    began = time.perf_counter()
     entries, stats = fetch_months(
         binance.client, layout, months, symbols, workers=binance.download_workers,
         progress=_Progress(context.log, "archives"),
     )  # fmt: skip
-    outcomes, failures = [], []
+    figures, outcomes, failures = {}, [], []
     for month in months:
         month_entries = entries[month]
         daily = sum(1 for e in month_entries.values() if e.status == OK and e.source == "daily")
-        context.add_asset_metadata(
-            {**stats[month].as_metadata(), "pairs_daily_sourced": daily},
-            partition_key=str(month), asset_key="raw_monthly_klines",
-        )  # fmt: skip
+        figures[str(month)] = {**stats[month].as_metadata(), "pairs_daily_sourced": daily}
         on_disk = {
             s: all(layout.raw_file(month, f.name).stat().st_size == f.bytes for f in e.files)
             for s, e in month_entries.items() if e.status == OK
@@ -86,66 +79,50 @@ def raw_monthly_klines(context: dg.AssetExecutionContext, binance: BinanceResour
         outcomes.append((str(month), quality.archives_verified(month_entries, on_disk)))
         failures += [f"{month} {s}: {e.error}" for s, e in sorted(month_entries.items()) if e.status == FAILED]
     total = FetchStats.total(list(stats.values()))
-    yield dg.MaterializeResult(
-        asset_key="raw_monthly_klines",
-        metadata={
-            "run_files_ok": total.files_ok,
-            "run_bytes_downloaded": total.bytes_downloaded,
-            "run_seconds": max((s.seconds for s in stats.values()), default=0.0),
-            "summary": dg.MetadataValue.md(
-                f"**{len(months)} month(s)**, {len(symbols)} pairs: {total.files_ok} ok, {total.files_absent} absent, "
-                f"{total.files_failed} failed, {total.files_skipped_cached} already verified on disk, "
-                f"{total.bytes_downloaded:,} bytes downloaded in {total.requests:,} requests."
-            ),
-        },
+    context.log.info(
+        f"{len(months)} month(s), {len(symbols)} pairs in {time.perf_counter() - began:.1f} s: {total.files_ok} ok, "
+        f"{total.files_absent} absent, {total.files_failed} failed, {total.files_skipped_cached} already verified on "
+        f"disk, {total.bytes_downloaded:,} bytes downloaded in {total.requests:,} requests"
     )
     if failures:
         context.log.error("archives that failed after retries:\n" + "\n".join(failures))
-    yield from emit_month_checks(context, "raw_monthly_klines", outcomes, blocking=set(RAW_CHECKS))
+    yield from month_results(context, figures, outcomes)
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "normalized_csv",
-            deps=["raw_monthly_klines"],
-            partitions_def=monthly,
-            group_name="ingestion",
-            kinds={"python", "csv"},
-            description="""One headed gzip CSV per pair and month, made from the verified archives.
-
-`csv/{interval}/{YYYY-MM}/{SYMBOL}.csv.gz` holds a header line (`open_time, open, high, low, close, volume,
-close_time, quote_volume, trades, taker_buy_base, taker_buy_quote, ignore`) and then Binance's rows exactly as
-published: each archive's compressed member is copied into a gzip member without being inflated, re-written and
-compressed again (a daily-sourced month holds one member per day, in order). Any gzip reader reads it as one CSV
-(`spark.read.csv(..., header=True)`, `pandas.read_csv`, `zcat`). Open times are epoch milliseconds up to 2024 and
-microseconds from 2025 on, as Binance publishes them; parquet_candles parses, types and checks every value.
-Every member is inflated once to count its rows and check its CRC-32 against the zip's. Only pairs whose archives
-changed are rebuilt.""",
-        )
-    ],
+@dg.asset(
+    deps=["raw_monthly_klines"],
+    partitions_def=monthly,
+    group_name="ingestion",
+    kinds={"python", "csv"},
     check_specs=month_check_specs("normalized_csv", monthly, CSV_CHECKS),
-    can_subset=True,
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def normalized_csv(context: dg.AssetExecutionContext, lake: LakeResource):
-    outcomes, totals = [], {"rows": 0, "rebuilt": 0}
-    for month in run_months(context):
+    """One headed gzip CSV per pair and month, made from the verified archives.
+
+    `csv/{interval}/{YYYY-MM}/{SYMBOL}.csv.gz` holds a header line (`open_time, open, high, low, close, volume,
+    close_time, quote_volume, trades, taker_buy_base, taker_buy_quote, ignore`) and then Binance's rows exactly as
+    published: each archive's compressed member is copied into a gzip member without being inflated, re-written and
+    compressed again (a daily-sourced month holds one member per day, in order). Any gzip reader reads it as one CSV
+    (`spark.read.csv(..., header=True)`, `pandas.read_csv`, `zcat`). Open times are epoch milliseconds up to 2024 and
+    microseconds from 2025 on, as Binance publishes them; parquet_candles parses, types and checks every value.
+    Every member is inflated once to count its rows and check its CRC-32 against the zip's. Only pairs whose archives
+    changed are rebuilt.
+    """
+    months = run_months(context)
+    figures, outcomes = {}, []
+    for month in months:
         try:
             result = normalize_month(lake.layout, month)
         except ArchiveError as exc:  # that month fails its checks; the other months still land
             context.log.error(f"normalized_csv {month}: {exc}")
             outcomes += [(str(month), quality.csv_unreadable(name, str(exc))) for name in CSV_CHECKS]
             continue
-        context.add_asset_metadata(
-            {"rows": result.rows, "symbols": result.symbols, "bytes": result.bytes, "pairs_rebuilt": result.rebuilt,
-             "pairs_daily_sourced": result.daily_sourced, "seconds": result.seconds, "dagster/row_count": result.rows},
-            partition_key=str(month), asset_key="normalized_csv",
-        )  # fmt: skip
-        totals["rows"] += result.rows
-        totals["rebuilt"] += result.rebuilt
+        figures[str(month)] = {
+            "rows": result.rows, "symbols": result.symbols, "bytes": result.bytes, "pairs_rebuilt": result.rebuilt,
+            "pairs_daily_sourced": result.daily_sourced, "seconds": result.seconds, "dagster/row_count": result.rows,
+        }  # fmt: skip
         outcomes.append((str(month), quality.csv_matches_archives(result.per_symbol, result.on_disk)))
-    yield dg.MaterializeResult(
-        asset_key="normalized_csv", metadata={"run_rows": totals["rows"], "run_pairs_rebuilt": totals["rebuilt"]}
-    )
-    yield from emit_month_checks(context, "normalized_csv", outcomes, blocking=set(CSV_CHECKS))
+    context.log.info(f"{len(months)} month(s): {sum(f['rows'] for f in figures.values()):,} rows, "
+                     f"{sum(f['pairs_rebuilt'] for f in figures.values())} pairs rebuilt")  # fmt: skip
+    yield from month_results(context, figures, outcomes)

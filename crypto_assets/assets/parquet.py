@@ -2,8 +2,7 @@
 
 import dagster as dg
 
-from crypto_assets.binance.klines import format_utc
-from crypto_assets.checks import emit_month_checks, month_check_specs
+from crypto_assets.checks import month_check_specs, month_results
 from crypto_assets.lake import quality
 from crypto_assets.lake.csv import read_csv_manifest
 from crypto_assets.lake.parquet import PARQUET_COLUMNS, MalformedCsvError, write_months
@@ -24,37 +23,30 @@ PARQUET_CHECKS = {
 }  # fmt: skip
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "parquet_candles",
-            deps=["normalized_csv"],
-            partitions_def=monthly,
-            group_name="warehouse",
-            kinds={"spark", "parquet"},
-            description="""OHLCV candles as Snappy Parquet, partitioned `year=YYYY/month=M`, one dataset per interval.
-
-Read it with `spark.read.parquet("<CRYPTO_DATA_DIR>/parquet/<interval>")`. Columns: `timestamp` (candle open,
-TIMESTAMP in UTC), `symbol`, `open high low close volume quote_volume` (double), `trades` (long),
-`taker_buy_base taker_buy_quote` (double), `year`, `month`. Each file holds whole pairs, each in time order.
-Binance's rows are parsed here, once: open times in ms or µs, values typed; a row that does not parse fails the
-month naming its file and quoting it; exact duplicate rows are dropped and counted.
-Materializing a month rewrites exactly that month's folder (dynamic partition overwrite); a backfill of many
-months is one Spark session; a month whose inputs did not change is left as it is. The months written are read back
-once for dataset_report's per-month figures (cached under `reports/<interval>/months/`).""",
-            metadata={
-                "dagster/column_schema": dg.TableSchema(
-                    columns=[dg.TableColumn(name, kind) for name, kind in PARQUET_COLUMNS]
-                )
-            },  # fmt: skip
-        )
-    ],
+@dg.asset(
+    deps=["normalized_csv"],
+    partitions_def=monthly,
+    group_name="warehouse",
+    kinds={"spark", "parquet"},
+    metadata={
+        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in PARQUET_COLUMNS])
+    },
     check_specs=month_check_specs("parquet_candles", monthly, PARQUET_CHECKS),
-    can_subset=True,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool="spark",
 )
 def parquet_candles(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource):
+    """OHLCV candles as Snappy Parquet, partitioned `year=YYYY/month=M`, one dataset per interval.
+
+    Read it with `spark.read.parquet("<CRYPTO_DATA_DIR>/parquet/<interval>")`. Columns: `timestamp` (candle open,
+    TIMESTAMP in UTC), `symbol`, `open high low close volume quote_volume` (double), `trades` (long),
+    `taker_buy_base taker_buy_quote` (double), `year`, `month`. Each file holds whole pairs, each in time order.
+    Binance's rows are parsed here, once: open times in ms or µs, values typed; a row that does not parse fails the
+    month naming its file and quoting it; exact duplicate rows are dropped and counted.
+    Materializing a month rewrites exactly that month's folder (dynamic partition overwrite); a backfill of many
+    months is one Spark session; a month whose inputs did not change is left as it is. The months written are read back
+    once for dataset_report's per-month figures (cached under `reports/<interval>/months/`).
+    """
     layout = lake.layout
     months = run_months(context)
     try:
@@ -66,39 +58,29 @@ def parquet_candles(context: dg.AssetExecutionContext, lake: LakeResource, spark
     # report (a separate step) finds them cached and needs no SparkSession of its own.
     rewritten = [m for m in months if m in written and not written[m].skipped]
     precomputed = cache_partials(layout, {m: written[m].summary for m in rewritten})
-    outcomes = []
+    figures, outcomes = {}, []
     for month in months:
+        key = str(month)
         if month in unreadable:
-            outcomes.append((str(month), quality.csv_unreadable("counts_match_csv", unreadable[month])))
+            outcomes.append((key, quality.csv_unreadable("counts_match_csv", unreadable[month])))
             continue
         w = written[month]
         csv_rows = {s: p["rows"] for s, p in read_csv_manifest(layout, month).items()}
         ok_archives = sum(1 for e in read_manifest(layout, month).values() if e.status == OK)
-        context.add_asset_metadata(
-            {"rows": w.rows, "symbols": w.symbols, "files": w.files, "bytes": w.bytes, "dagster/row_count": w.rows,
-             "duplicates_dropped": w.summary.duplicates_dropped,
-             "rewritten": not w.skipped, "interval": lake.interval,
-             "path": dg.MetadataValue.path(str(layout.parquet_dir(month)))},
-            partition_key=str(month), asset_key="parquet_candles",
-        )  # fmt: skip
-        key = str(month)
+        figures[key] = {
+            "rows": w.rows, "symbols": w.symbols, "files": w.files, "bytes": w.bytes, "dagster/row_count": w.rows,
+            "duplicates_dropped": w.summary.duplicates_dropped, "rewritten": not w.skipped,
+            "report_figures_cached": month in precomputed, "interval": lake.interval,
+            "path": dg.MetadataValue.path(str(layout.parquet_dir(month))),
+        }  # fmt: skip
         outcomes += [
             (key, quality.parquet_counts_match(w.summary, csv_rows, ok_archives)),
             (key, quality.parquet_open_times_on_grid(w.summary)),
             (key, quality.parquet_no_duplicates(w.summary)),
             (key, quality.parquet_ohlc_sane(w.summary)),
-            (key, quality.parquet_complete(w.summary, format_utc)),
+            (key, quality.parquet_complete(w.summary)),
         ]
-    skipped = sum(1 for w in written.values() if w.skipped)
-    yield dg.MaterializeResult(
-        asset_key="parquet_candles",
-        metadata={
-            "run_months": len(months),
-            "run_months_rewritten": len(written) - skipped,
-            "run_rows": sum(w.rows for w in written.values()),
-            "report_months_precomputed": len(precomputed),
-        },  # fmt: skip
-    )
-    yield from emit_month_checks(
-        context, "parquet_candles", outcomes, blocking={k for k, (_, b) in PARQUET_CHECKS.items() if b}
-    )
+    context.log.info(f"{len(months)} month(s): {len(rewritten)} rewritten, "
+                     f"{sum(w.rows for w in written.values()):,} rows; dataset_report's figures cached for "
+                     f"{len(precomputed)} month(s)")  # fmt: skip
+    yield from month_results(context, figures, outcomes)

@@ -1,18 +1,30 @@
 """pair_universe: which Binance pairs the lake covers."""
 
+from dataclasses import replace
+
 import dagster as dg
 from pydantic import Field
 
-from crypto_assets.binance.universe import DiscoveryError, GeoBlockedDiscovery, Universe, discover
-from crypto_assets.resources import BinanceResource, LakeResource
-from crypto_assets.settings import PAIR_MODES, parse_symbols
+from crypto_assets.binance.universe import (
+    PAIR_MODES,
+    DiscoveryError,
+    GeoBlockedDiscovery,
+    OptionError,
+    Universe,
+    discover,
+)
+from crypto_assets.checks import check_result
+from crypto_assets.lake import quality
+from crypto_assets.lake.universe import write_universe
+from crypto_assets.resources import BinanceResource, LakeResource, UniverseResource
+from crypto_assets.settings import UNIVERSE_VARIABLES
 
 
 class PairUniverseConfig(dg.Config):
-    """Launchpad options; leave a field empty to use its environment default."""
+    """Launchpad options; leave a field empty to use the deployment's (the ``universe`` resource, from CRYPTO_*)."""
 
     mode: str | None = Field(
-        default=None, description=f"One of {', '.join(PAIR_MODES)}. Default: CRYPTO_PAIR_MODE (historical-usdt)."
+        default=None, description=f"One of {', '.join(PAIR_MODES)}. Default: CRYPTO_PAIR_MODE."
     )
     target_pairs: int | None = Field(default=None, description="Pairs for 'diversified'. Default: CRYPTO_TARGET_PAIRS.")
     symbols: list[str] | None = Field(default=None, description="Pairs for mode 'symbols'. Default: CRYPTO_SYMBOLS.")
@@ -38,7 +50,11 @@ class PairUniverseConfig(dg.Config):
     ],
 )
 def pair_universe(
-    context: dg.AssetExecutionContext, config: PairUniverseConfig, binance: BinanceResource, lake: LakeResource
+    context: dg.AssetExecutionContext,
+    config: PairUniverseConfig,
+    binance: BinanceResource,
+    lake: LakeResource,
+    universe: UniverseResource,
 ) -> dg.MaterializeResult:
     """The USDT pairs to ingest, discovered live from Binance.
 
@@ -47,21 +63,18 @@ def pair_universe(
     in Binance's public archive, delisted ones included), `symbols` (exactly the ones given). Leveraged tokens are
     excluded unless asked for. If discovery fails the asset fails and the previous universe stays in place.
     """
-    mode = lake.pair_mode if config.mode is None else config.mode
-    if mode not in PAIR_MODES:
-        raise dg.Failure(f"pair_universe mode {mode!r} (run config) is unknown; expected one of "
-                         f"{', '.join(PAIR_MODES)}, or leave it unset to use CRYPTO_PAIR_MODE")  # fmt: skip
-    symbols = parse_symbols("symbols", ",".join(config.symbols)) if config.symbols else tuple(lake.symbols)
-    if mode == "symbols" and not symbols:
-        raise dg.Failure("pair_universe mode 'symbols' needs symbols (run config) or CRYPTO_SYMBOLS")
-    options = dict(
-        quote=lake.quote,
-        target=config.target_pairs or lake.target_pairs,
-        symbols=symbols,
-        include_leveraged=lake.include_leveraged if config.include_leveraged is None else config.include_leveraged,
-    )
+    given = {"mode": config.mode, "target_pairs": config.target_pairs or None, "symbols": config.symbols or None,
+             "include_leveraged": config.include_leveraged}  # fmt: skip
+    given = {option: value for option, value in given.items() if value is not None}
     try:
-        universe = discover(binance.client, mode, **options)
+        options = universe.options(**given)
+    except OptionError as exc:
+        variable = UNIVERSE_VARIABLES[exc.option]
+        where = "run config" if exc.option in given else f"{variable}, or the run config"
+        unset = f", or leave it unset to use {variable}" if exc.option in given else ""
+        raise dg.Failure(f"pair_universe {exc.option} {exc.value!r} ({where}) {exc.expected}{unset}") from None
+    try:
+        discovered = discover(binance.client, options)
     except DiscoveryError as exc:
         if isinstance(exc, GeoBlockedDiscovery) and not config.allow_static_fallback:
             raise dg.Failure(f"{exc}. The previously materialized universe was left untouched.") from exc
@@ -69,39 +82,32 @@ def pair_universe(
             raise dg.Failure(f"{exc}. The previously materialized universe was left untouched; retry later, or "
                              "set allow_static_fallback to use the static top-100 list.") from exc  # fmt: skip
         context.log.warning(f"{exc} -- FALLING BACK to the static top-100 list (allow_static_fallback=true)")
-        universe = discover(None, "top100", **options)
-        universe.fallback_used = True
-    universe.write(lake.layout.universe_file)
+        discovered = discover(None, replace(options, mode="top100"))
+        discovered.fallback_used = True
+    write_universe(lake.layout, discovered)
     source = f"Binance ({binance.api_url})"
     if binance.synthetic:
         source = f"SYNTHETIC - local Binance stand-in, not market data ({binance.api_url})"
         context.log.warning(f"CRYPTO_DEMO is set: {source}")
-    if universe.status_note and mode == "historical-usdt":
-        context.log.warning(universe.status_note)
-    if universe.rejected:
-        context.log.warning(f"ignored {len(universe.rejected)} names that are not valid symbols: {universe.rejected}")
+    if discovered.status_note and options.mode == "historical-usdt":
+        context.log.warning(discovered.status_note)
+    if discovered.rejected:
+        context.log.warning(f"ignored {len(discovered.rejected)} names that are not valid symbols: "
+                            f"{discovered.rejected}")  # fmt: skip
     return dg.MaterializeResult(
         metadata={
             "data_source": source,
-            "mode": mode,
-            "count": len(universe.pairs),
-            "dagster/row_count": len(universe.pairs),
-            "fallback_used": universe.fallback_used,
-            "excluded_leveraged": len(universe.excluded_leveraged),
-            "rejected_names": len(universe.rejected),
-            "status_note": universe.status_note or "status from exchangeInfo",
+            "mode": options.mode,
+            "count": len(discovered.pairs),
+            "dagster/row_count": len(discovered.pairs),
+            "fallback_used": discovered.fallback_used,
+            "excluded_leveraged": len(discovered.excluded_leveraged),
+            "rejected_names": len(discovered.rejected),
+            "status_note": discovered.status_note or "status from exchangeInfo",
             "path": dg.MetadataValue.path(str(lake.layout.universe_file)),
-            "preview": dg.MetadataValue.md(_preview(universe)),
+            "preview": dg.MetadataValue.md(_preview(discovered)),
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="discovered_live",
-                passed=not universe.fallback_used,
-                severity=dg.AssetCheckSeverity.WARN,
-                description="static top-100 fallback used" if universe.fallback_used else "live discovery",
-                metadata={"fallback_used": universe.fallback_used, "count": len(universe.pairs)},
-            )
-        ],
+        check_results=[check_result(quality.discovered_live(discovered.fallback_used, len(discovered.pairs)))],
     )
 
 

@@ -12,8 +12,6 @@ import re
 import zlib
 from dataclasses import dataclass
 
-from crypto_assets.months import MS_PER_DAY
-
 KLINE_COLUMNS = (
     "open_time", "open", "high", "low", "close", "volume", "close_time",
     "quote_volume", "trades", "taker_buy_base", "taker_buy_quote", "ignore",
@@ -57,23 +55,3 @@ def count_data_lines(deflated: bytes) -> MemberLines:
         previous = chunk[-1:]
     lines += previous != b"\n"  # a last line without its newline
     return MemberLines(lines - header, crc, size)
-
-
-def format_utc(ms: int) -> str:
-    """``YYYY-MM-DD HH:MM:SS`` of an epoch-millisecond instant, in UTC, without the machine's time zone."""
-    y, m, d = _civil_from_days(ms // MS_PER_DAY)
-    seconds = ms % MS_PER_DAY // 1000
-    return f"{y:04d}-{m:02d}-{d:02d} {seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def _civil_from_days(z: int) -> tuple[int, int, int]:
-    # Howard Hinnant's days->civil algorithm: exact for the proleptic Gregorian calendar, no tz involved.
-    z += 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    return yoe + era * 400 + (m <= 2), m, d

@@ -1,4 +1,5 @@
-"""Which pairs to ingest: the study's five discovery modes, and a leveraged-token rule that keeps real pairs.
+"""Which pairs to ingest: the study's five discovery modes and their options, and a leveraged-token rule that keeps
+real pairs.
 
 Binance's leveraged tokens were named ``{ASSET}{UP|DOWN|BULL|BEAR}`` (BTCUP, ETHBULL, XRPBEAR). A suffix test alone
 drops real pairs such as SYRUP or JUP; we call a pair leveraged only when stripping the suffix leaves an asset that
@@ -7,17 +8,15 @@ itself trades (BTCUP -> BTC), which SYRUP -> SYR and JUP -> J do not.
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+import re
+from dataclasses import dataclass, field
 
 from crypto_assets.binance.archives import monthly_prefix
 from crypto_assets.binance.client import BinanceClient, BinanceHTTPError, GeoBlockedError
-from crypto_assets.settings import PAIR_MODES as MODES
-from crypto_assets.settings import SYMBOL_RE
 
+PAIR_MODES = ("top100", "diversified", "all-usdt", "historical-usdt", "symbols")
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
+_QUOTE_RE = re.compile(r"^[A-Z0-9]{2,10}$")
 LEVERAGED_SUFFIXES = ("DOWN", "BULL", "BEAR", "UP")
 # Assets Binance issued leveraged tokens for, so the rule holds even when the underlying pair is not in view.
 LEVERAGED_UNDERLYINGS = frozenset(
@@ -62,6 +61,40 @@ GEO_BLOCK_ADVICE = (
 )
 
 
+class OptionError(ValueError):
+    """A universe option that is not allowed: ``option`` names the field, ``value`` is what was given and
+    ``expected`` says what is allowed; the caller names where the value came from (a variable, the run config)."""
+
+    def __init__(self, option: str, value: object, expected: str):
+        super().__init__(f"{option}={value!r} {expected}")
+        self.option, self.value, self.expected = option, value, expected
+
+
+@dataclass(frozen=True)
+class UniverseOptions:
+    """What pair discovery is asked for, checked once here whatever their source (``CRYPTO_*`` variables, the run
+    config): an option that is not allowed raises OptionError. Symbols are upper-cased."""
+
+    mode: str = "historical-usdt"
+    quote: str = "USDT"
+    target_pairs: int = 300  # size of the diversified universe
+    symbols: tuple[str, ...] = ()  # mode "symbols": exactly these pairs
+    include_leveraged: bool = False
+
+    def __post_init__(self) -> None:
+        symbols = tuple(s.strip().upper() for s in self.symbols if s.strip())
+        object.__setattr__(self, "symbols", symbols)
+        if self.mode not in PAIR_MODES:
+            raise OptionError("mode", self.mode, f"is unknown; expected one of {', '.join(PAIR_MODES)}")
+        if not _QUOTE_RE.match(self.quote):
+            raise OptionError("quote", self.quote, "is not an asset symbol; expected e.g. USDT")
+        for symbol in symbols:
+            if not SYMBOL_RE.match(symbol):
+                raise OptionError("symbols", symbol, f"is not a symbol; expected names matching {SYMBOL_RE.pattern}")
+        if self.mode == "symbols" and not symbols:
+            raise OptionError("symbols", "", "is empty; mode 'symbols' needs at least one pair, e.g. BTCUSDT,ETHUSDT")
+
+
 @dataclass(frozen=True)
 class Pair:
     symbol: str
@@ -85,37 +118,6 @@ class Universe:
     def symbols(self) -> list[str]:
         return [p.symbol for p in self.pairs]
 
-    def write(self, path: Path) -> None:
-        """Write atomically as JSON, so a failed run never leaves a half-written universe behind."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "mode": self.mode,
-            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "fallback_used": self.fallback_used,
-            "count": len(self.pairs),
-            "rejected": self.rejected,
-            "excluded_leveraged": self.excluded_leveraged,
-            "status_note": self.status_note,
-            "pairs": [asdict(p) for p in self.pairs],
-        }
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(payload, indent=1))
-        os.replace(tmp, path)
-
-    @classmethod
-    def read(cls, path: Path) -> Universe:
-        if not path.exists():
-            raise FileNotFoundError(f"no pair universe at {path}; materialize pair_universe first")
-        payload = json.loads(path.read_text())
-        return cls(
-            mode=payload["mode"],
-            pairs=[Pair(**p) for p in payload["pairs"]],
-            fallback_used=payload.get("fallback_used", False),
-            rejected=payload.get("rejected", []),
-            excluded_leveraged=payload.get("excluded_leveraged", []),
-            status_note=payload.get("status_note"),
-        )
-
 
 def is_leveraged(base: str, known_assets: set[str] | frozenset[str] = frozenset()) -> bool:
     """Whether ``base`` is a Binance leveraged token (BTCUP, ETHBULL), not a real asset ending alike (SYRUP, JUP)."""
@@ -133,18 +135,10 @@ def split_symbol(symbol: str, quote: str) -> str | None:
     return None
 
 
-def discover(
-    client: BinanceClient | None,
-    mode: str,
-    *,
-    quote: str = "USDT",
-    target: int = 300,
-    symbols: tuple[str, ...] = (),
-    include_leveraged: bool = False,
-) -> Universe:
-    """Build the universe for ``mode``; raises DiscoveryError when a live call fails after its retries."""
-    if mode not in MODES:
-        raise ValueError(f"pair mode {mode!r} is unknown; expected one of {', '.join(MODES)}")
+def discover(client: BinanceClient | None, options: UniverseOptions) -> Universe:
+    """Build the universe ``options`` ask for; raises DiscoveryError when a live call fails after its retries.
+    ``client`` may be None for the modes that need no network (top100, symbols)."""
+    mode, quote = options.mode, options.quote
     try:
         if mode == "top100":
             pairs = [_pair(s, quote, "unknown", "static top-100 list") for s in TOP100 if split_symbol(s, quote)]
@@ -152,13 +146,13 @@ def discover(
         elif mode == "symbols":
             universe = Universe(
                 mode,
-                [_pair(s, quote, "unknown", "CRYPTO_SYMBOLS") for s in symbols],
+                [_pair(s, quote, "unknown", "CRYPTO_SYMBOLS") for s in options.symbols],
                 status_note="mode symbols takes the pairs as given; their status is not looked up",
             )
         elif mode == "all-usdt":
             universe = _all_active(client, quote)
         elif mode == "diversified":
-            universe = _diversified(client, quote, target)
+            universe = _diversified(client, quote, options.target_pairs)
         else:
             universe = _historical(client, quote)
     except GeoBlockedError as exc:
@@ -168,7 +162,7 @@ def discover(
         ) from exc
     except (BinanceHTTPError, ValueError) as exc:  # ValueError: an answer that is not what Binance sends
         raise DiscoveryError(f"pair discovery ({mode}) failed: {exc}") from exc
-    if not include_leveraged and mode != "symbols":
+    if not options.include_leveraged and mode != "symbols":
         assets = {p.base for p in universe.pairs}
         universe.excluded_leveraged = [p.symbol for p in universe.pairs if is_leveraged(p.base, assets)]
         universe.pairs = [p for p in universe.pairs if p.symbol not in set(universe.excluded_leveraged)]

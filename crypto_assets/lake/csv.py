@@ -16,7 +16,6 @@ CSV manifest); files of pairs that no longer have data that month are removed, s
 from __future__ import annotations
 
 import gzip
-import os
 import struct
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 
 from crypto_assets.binance.archives import ArchiveError, read_deflated_member
 from crypto_assets.binance.klines import KLINE_HEADER, count_data_lines
+from crypto_assets.files import replacing
 from crypto_assets.lake.leftovers import remove_dead_temp_files
 from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.lake.raw import OK, PairMonth, read_manifest
@@ -112,28 +112,21 @@ def _size(path) -> int | None:
 
 def _write_pair(layout: Layout, month: Month, entry: PairMonth) -> dict:
     """Write the pair's ``.csv.gz`` atomically: the header member, then each archive's member re-wrapped."""
-    out = layout.csv_file(month, entry.symbol)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{entry.symbol}.tmp")
     rows, crc_ok, size = 0, True, len(_HEADER_MEMBER)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(_HEADER_MEMBER)
-            for file in entry.files:
-                member = read_deflated_member(layout.raw_file(month, file.name), file.name)
-                try:
-                    lines = count_data_lines(member.data)
-                except Exception as exc:  # zlib.error and friends: the member does not inflate
-                    raise ArchiveError(f"{file.name}: its CSV member does not inflate ({exc}); the archive is damaged:"
-                                       f" delete {layout.raw_file(month, file.name)} and run the month again") from None
-                crc_ok &= lines.crc32 == member.crc32 and lines.size == member.size
-                rows += lines.data_lines
-                f.write(_GZIP_HEADER)
-                f.write(member.data)
-                f.write(struct.pack("<LL", member.crc32, member.size & 0xFFFFFFFF))
-                size += len(_GZIP_HEADER) + len(member.data) + 8
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(layout.csv_file(month, entry.symbol)) as temp, open(temp, "wb") as f:
+        f.write(_HEADER_MEMBER)
+        for file in entry.files:
+            member = read_deflated_member(layout.raw_file(month, file.name), file.name)
+            try:
+                lines = count_data_lines(member.data)
+            except Exception as exc:  # zlib.error and friends: the member does not inflate
+                raise ArchiveError(f"{file.name}: its CSV member does not inflate ({exc}); the archive is damaged:"
+                                   f" delete {layout.raw_file(month, file.name)} and run the month again") from None
+            crc_ok &= lines.crc32 == member.crc32 and lines.size == member.size
+            rows += lines.data_lines
+            f.write(_GZIP_HEADER)
+            f.write(member.data)
+            f.write(struct.pack("<LL", member.crc32, member.size & 0xFFFFFFFF))
+            size += len(_GZIP_HEADER) + len(member.data) + 8
     return {"rows": rows, "bytes": size, "members": len(entry.files), "crc_ok": crc_ok, "source": entry.source,
             "source_sha256": entry.sha256, "format": CSV_FORMAT}  # fmt: skip

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from crypto_assets.files import write_atomically
 
 
 def write_json(path: Path, payload: Any) -> None:
@@ -17,10 +18,7 @@ def write_json(path: Path, payload: Any) -> None:
             return
     except (FileNotFoundError, UnicodeDecodeError):
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomically(path, text)
 
 
 def read_json(path: Path, default: Any = None) -> Any:

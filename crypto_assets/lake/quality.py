@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from crypto_assets.lake.raw import FAILED, OK, PairMonth
+from crypto_assets.months import format_utc
 
 
 @dataclass
@@ -14,6 +15,15 @@ class Outcome:
     severity: str  # "ERROR" or "WARN": how bad a failure is
     description: str
     metadata: dict = field(default_factory=dict)
+
+
+def discovered_live(fallback_used: bool, count: int) -> Outcome:
+    """The universe came from live discovery; the static fallback list is a WARN (the run asked for it)."""
+    return Outcome(
+        "discovered_live", not fallback_used, "WARN",
+        "static top-100 fallback used" if fallback_used else "live discovery",
+        {"fallback_used": fallback_used, "count": count},
+    )  # fmt: skip
 
 
 def archives_verified(entries: dict[str, PairMonth], verified: dict[str, bool]) -> Outcome:
@@ -112,12 +122,12 @@ def parquet_ohlc_sane(summary) -> Outcome:
     )  # fmt: skip
 
 
-def parquet_complete(summary, format_time) -> Outcome:
+def parquet_complete(summary) -> Outcome:
     """Rows per pair vs. the candles between the pair's first and last candle: gaps are a WARN, worst listed."""
     worst = sorted(((p.missing_candles, s) for s, p in summary.per_symbol.items() if p.missing_candles), reverse=True)
     lines = []
     for missing, symbol in worst[:10]:
-        ranges = ", ".join(f"{format_time(a)}..{format_time(b)}" for a, b, _ in summary.per_symbol[symbol].gaps[:3])
+        ranges = ", ".join(f"{format_utc(a)}..{format_utc(b)}" for a, b, _ in summary.per_symbol[symbol].gaps[:3])
         lines.append(f"{symbol}: {missing} missing ({ranges})")
     return Outcome(
         "complete_between_first_and_last", not worst, "WARN",

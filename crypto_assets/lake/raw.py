@@ -10,8 +10,9 @@ run first lists, once, the monthly folder of each pair it has seen before (a man
 months; the run's months only, paged by 1000 keys). A month without keys there has no monthly archive (daily path,
 no 404 round trip); a listed CHECKSUM ETag equal to the recorded one means the CHECKSUM on Binance now is the one we
 read, so its sha256 is the recorded one: no GET, the file on disk is still re-hashed against it. Another ETag, none
-recorded (older manifests), or no usable listing (it failed, or shows no key at all): the CHECKSUM is fetched as
-before. Pairs never seen are not listed: nothing recorded to compare, so a cold run costs what it did without it.
+recorded (a manifest written before ETags were recorded), or no usable listing (it failed, or shows no key at all):
+the CHECKSUM is fetched. Pairs never seen are not listed: with nothing recorded to compare, a listing would only add
+requests to a cold run.
 
 The bucket listing is the record of what exists: an archive it shows that answers 404 is failed, not absent (a wrong
 BINANCE_DATA_URL must not give an empty lake). A month in which every pair came back absent is confirmed against the
@@ -24,7 +25,6 @@ import hashlib
 import os
 import re
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
@@ -91,7 +91,6 @@ class FetchStats:
     absences_known: int = 0  # final absences confirmed by the pair's listing alone (no daily listing)
     bytes_downloaded: int = 0
     requests: int = 0  # the pair listings of a run count in its first month
-    seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
@@ -99,14 +98,14 @@ class FetchStats:
             for key, value in counts.items():
                 setattr(self, key, getattr(self, key) + value)
 
-    def as_metadata(self) -> dict[str, int | float]:
+    def as_metadata(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
     @classmethod
     def total(cls, parts: list[FetchStats]) -> FetchStats:
         total = cls()
         for part in parts:
-            total.add(**{k: v for k, v in part.as_metadata().items() if k != "seconds"})
+            total.add(**part.as_metadata())
         return total
 
 
@@ -159,7 +158,6 @@ def fetch_months(
     Returns the entries and the figures per month (``FetchStats.total`` adds them up).
     """
     stats = {m: FetchStats() for m in months}
-    started = time.perf_counter()
     total = len(months) * len(symbols)
     results: dict[Month, dict[str, PairMonth]] = {m: {} for m in months}
     previous = {m: read_manifest(layout, m) for m in months}
@@ -195,11 +193,12 @@ def fetch_months(
                     local.append((month, symbol))
                 else:
                     pending.append(pool.submit(fetch, month, symbol))
-        reported = [time.monotonic(), -1]  # when, and what, progress last reported
+        reported = -1  # the count ``progress`` last heard of: it hears of each count once (the caller throttles)
 
-        def report(every: float = 0.5) -> None:
-            if progress and done != reported[1] and (done == total or time.monotonic() - reported[0] >= every):
-                reported[:] = [time.monotonic(), done]
+        def report() -> None:
+            nonlocal reported
+            if progress and done != reported:
+                reported = done
                 progress(done, total)
 
         for month, symbol in local:
@@ -217,14 +216,12 @@ def fetch_months(
         for future in as_completed(pending):
             future.result()
             report()
-        report(every=0)
+        report()
     for month in months:
         _confirm_all_absent(client, layout, month, results[month], stats[month], today or utc_today())
-    seconds = round(time.perf_counter() - started, 3)
     _mark_final_absences(results, previous)
     for month in months:
         write_manifest(layout, month, results[month])
-        stats[month].seconds = seconds
     return results, stats
 
 
@@ -487,8 +484,5 @@ def _remove_daily_files(layout: Layout, month: Month, symbol: str) -> None:
 
 
 def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crypto_assets.files import write_atomically
 from crypto_assets.lake.chart import coverage_png
 from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.lake.parquet import MAX_GAPS_PER_SYMBOL, MonthSummary, distinct_count_sorted, read_marker
 from crypto_assets.lake.raw import OK, read_manifest
 from crypto_assets.layout import Layout
-from crypto_assets.months import INTERVAL_MS, Month, candle_open_times, month_range
+from crypto_assets.months import INTERVAL_MS, Month, candle_open_times, format_utc, month_range
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -217,7 +218,7 @@ def combine_partials(layout: Layout, partials: list[dict]) -> dict:
         expected = len(candle_open_times(layout.interval, first, last + 1))
         per_symbol[symbol] = {
             "rows": s["rows"], "first_open_time": first, "last_open_time": last,
-            "first": _text(first), "last": _text(last), "months_present": s["months"],
+            "first": format_utc(first), "last": format_utc(last), "months_present": s["months"],
             "missing_candles": max(expected - s["distinct"], 0), "duplicates": s["rows"] - s["distinct"],
         }  # fmt: skip
     months = [{"month": p["month"], "rows": p["rows"], "symbols": p["symbols"]} for p in partials]
@@ -225,7 +226,8 @@ def combine_partials(layout: Layout, partials: list[dict]) -> dict:
     daily = {str(m): sorted(s for s, e in read_manifest(layout, m).items() if e.status == OK and e.source == "daily")
              for m in span}  # fmt: skip
     largest_gaps = [
-        {"symbol": symbol, "from": _text(start), "to": _text(end), "from_open_time": start, "missing_candles": missing}
+        {"symbol": symbol, "from": format_utc(start), "to": format_utc(end), "from_open_time": start,
+         "missing_candles": missing}
         for symbol, start, end, missing in sorted(gaps, key=_gap_order)[:TOP_GAPS]
     ]  # fmt: skip
     report = {
@@ -248,17 +250,13 @@ def combine_partials(layout: Layout, partials: list[dict]) -> dict:
 
 def write_report(layout: Layout, report: dict) -> ReportFiles:
     folder = layout.reports_dir
-    folder.mkdir(parents=True, exist_ok=True)
     presence = {tuple(p) for p in report.pop("_presence", [])}
     files = ReportFiles(folder / "dataset_report.json", folder / "dataset_report.md", folder / "coverage.png")
     write_json(files.json, report)
-    files.markdown.write_text(to_markdown(report))
+    write_atomically(files.markdown, to_markdown(report))
     months = [m["month"] for m in report["months"]]
     rows = {m["month"]: m["rows"] for m in report["months"]}
-    png = coverage_png(months, sorted(report["per_symbol"]), presence, rows)
-    tmp = files.png.with_suffix(".tmp")
-    tmp.write_bytes(png)
-    tmp.replace(files.png)
+    write_atomically(files.png, coverage_png(months, sorted(report["per_symbol"]), presence, rows))
     return files
 
 
@@ -302,12 +300,6 @@ def _empty_report(layout: Layout) -> dict:
     return {"interval": layout.interval, "total_rows": 0, "symbols": 0, "first_candle": None, "last_candle": None,
             "months": [], "duplicates": 0, "missing_candles": 0, "largest_gaps": [], "daily_sourced_months": {},
             "per_symbol": {}, "seconds": 0.0, "_presence": []}  # fmt: skip
-
-
-def _text(ms: int) -> str:
-    from crypto_assets.binance.klines import format_utc
-
-    return format_utc(ms)
 
 
 def _gap_order(gap: list) -> tuple[int, str, int]:

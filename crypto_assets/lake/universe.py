@@ -1,0 +1,42 @@
+"""The materialized pair universe in the lake: ``universe/pair_universe.json``, which the monthly assets read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from crypto_assets.binance.universe import Pair, Universe
+from crypto_assets.files import write_atomically
+from crypto_assets.layout import Layout
+
+
+def write_universe(layout: Layout, universe: Universe) -> None:
+    """Write ``universe`` as JSON, atomically: a failed run never leaves a half-written universe behind."""
+    payload = {
+        "mode": universe.mode,
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "fallback_used": universe.fallback_used,
+        "count": len(universe.pairs),
+        "rejected": universe.rejected,
+        "excluded_leveraged": universe.excluded_leveraged,
+        "status_note": universe.status_note,
+        "pairs": [asdict(p) for p in universe.pairs],
+    }
+    write_atomically(layout.universe_file, json.dumps(payload, indent=1))
+
+
+def read_universe(layout: Layout) -> Universe:
+    """The last universe pair_universe wrote; FileNotFoundError naming the file when there is none yet."""
+    path = layout.universe_file
+    if not path.exists():
+        raise FileNotFoundError(f"no pair universe at {path}; materialize pair_universe first")
+    payload = json.loads(path.read_text())
+    return Universe(
+        mode=payload["mode"],
+        pairs=[Pair(**p) for p in payload["pairs"]],
+        fallback_used=payload.get("fallback_used", False),
+        rejected=payload.get("rejected", []),
+        excluded_leveraged=payload.get("excluded_leveraged", []),
+        status_note=payload.get("status_note"),
+    )
