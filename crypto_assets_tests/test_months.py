@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from crypto_assets.months import Month, candle_open_times, day_start_ms, month_range, on_grid
+from crypto_assets.months import Month, candle_open_times, day_start_ms, month_range
 
 JAN_2025 = 1_735_689_600_000  # 2025-01-01 00:00 UTC: the first candle Binance writes in microseconds
 H4 = 14_400_000
@@ -58,13 +58,6 @@ def test_a_range_holds_both_ends_and_every_month_between():
 
 def test_a_range_that_ends_before_it_starts_is_empty():
     assert month_range(Month(2025, 3), Month(2025, 2)) == []
-
-
-@pytest.mark.parametrize("month, days", [("2024-02", 29), ("2025-02", 28), ("2025-04", 30), ("2025-12", 31)])
-def test_days_are_every_calendar_day_leap_years_included(month, days):
-    listed = Month.parse(month).days()
-    assert len(listed) == days and listed[0] == Month.parse(month).first_day
-    assert listed[-1] == date(int(month[:4]), int(month[5:]), days)
 
 
 def test_a_month_spans_from_its_first_millisecond_to_the_next_months_first():
@@ -129,19 +122,3 @@ def test_monthly_candles_open_on_the_first_of_each_month():
     assert candle_open_times("1mo", 1_731_628_800_000, 1_738_368_000_000) == [1_733_011_200_000, JAN_2025]
 
 
-@pytest.mark.parametrize(
-    "interval, open_time, expected",
-    [
-        ("4h", JAN_2025 + H4, True),
-        ("4h", JAN_2025 + H4 + 60_000, False),  # 04:01
-        ("1m", JAN_2025 + 60_000, True),
-        ("1m", JAN_2025 + 1_000, False),
-        ("1w", 1_740_960_000_000, True),  # Monday 2025-03-03
-        ("1w", 1_740_960_000_000 + 86_400_000, False),  # the Tuesday
-        ("1mo", MARCH_START, True),
-        ("1mo", MARCH_START + 86_400_000, False),  # 2025-03-02
-        ("1mo", MARCH_START + H4, False),  # 2025-03-01 04:00
-    ],
-)
-def test_an_open_time_is_on_the_grid_only_at_a_candle_start(interval, open_time, expected):
-    assert on_grid(interval, open_time) is expected

@@ -19,6 +19,8 @@ from crypto_assets.lake.quality import (
 from crypto_assets.lake.raw import ABSENT, FAILED, OK, ArchiveFile, PairMonth
 from crypto_assets.months import Month
 
+MAR1, H = 1_740_787_200_000, 3_600_000  # 2025-03-01 00:00 UTC; an hour
+
 
 def ok(symbol: str) -> PairMonth:
     return PairMonth(symbol, OK, "monthly", [ArchiveFile(f"{symbol}-4h-2025-02.zip", "ab" * 32, 100)])
@@ -188,7 +190,7 @@ def test_an_ohlc_violation_or_a_negative_volume_fails_naming_the_pairs():
 
 
 def test_a_month_without_gaps_is_complete():
-    outcome = parquet_complete(month(BTCUSDT=candles()), str)
+    outcome = parquet_complete(month(BTCUSDT=candles()))
     assert (outcome.name, outcome.passed, outcome.severity, outcome.description) == (
         "complete_between_first_and_last", True, "WARN", "no gaps")  # fmt: skip
 
@@ -196,20 +198,24 @@ def test_a_month_without_gaps_is_complete():
 def test_gaps_warn_listing_the_worst_pairs_first_with_their_missing_ranges():
     summary = month(
         BTCUSDT=candles(),
-        ETHUSDT=candles(missing=2, gaps=[(40, 50, 2)]),
-        SOLUSDT=candles(missing=7, gaps=[(100, 130, 4), (200, 220, 3)]),
+        ETHUSDT=candles(missing=2, gaps=[(MAR1 + 4 * H, MAR1 + 8 * H, 2)]),
+        SOLUSDT=candles(missing=7, gaps=[(MAR1, MAR1 + 12 * H, 4), (MAR1 + 24 * H, MAR1 + 32 * H, 3)]),
     )
-    outcome = parquet_complete(summary, lambda ms: f"t{ms}")
+    outcome = parquet_complete(summary)
     assert (outcome.passed, outcome.severity) == (False, "WARN")
-    assert outcome.description == "SOLUSDT: 7 missing (t100..t130, t200..t220); ETHUSDT: 2 missing (t40..t50)"
+    assert outcome.description == ("SOLUSDT: 7 missing (2025-03-01 00:00:00..2025-03-01 12:00:00, "
+                                   "2025-03-02 00:00:00..2025-03-02 08:00:00); "
+                                   "ETHUSDT: 2 missing (2025-03-01 04:00:00..2025-03-01 08:00:00)")
     assert outcome.metadata == {"missing_candles": 9, "pairs_with_gaps": 2}
 
 
 def test_gaps_list_ten_pairs_and_three_ranges_each_at_most():
-    summary = month(**{f"P{i:02d}USDT": candles(missing=100 + i, gaps=[(t, t, 1) for t in range(5)])
-                       for i in range(12)})  # fmt: skip
-    description = parquet_complete(summary, str).description
-    assert description.count("missing") == 10 and "P11USDT: 111 missing (0..0, 1..1, 2..2)" in description
+    hourly_gaps = [(MAR1 + t * H, MAR1 + t * H, 1) for t in range(5)]
+    summary = month(**{f"P{i:02d}USDT": candles(missing=100 + i, gaps=hourly_gaps) for i in range(12)})
+    description = parquet_complete(summary).description
+    assert description.count("missing") == 10
+    assert ("P11USDT: 111 missing (2025-03-01 00:00:00..2025-03-01 00:00:00, 2025-03-01 01:00:00..2025-03-01 "
+            "01:00:00, 2025-03-01 02:00:00..2025-03-01 02:00:00)") in description
     assert "P01USDT" not in description and "P00USDT" not in description
 
 
