@@ -221,7 +221,7 @@ def test_distinct_count_from_sorted_neighbours_equals_count_distinct(spark):
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from crypto_assets.lake.parquet import distinct_count_sorted
+    from crypto_assets.lake.summary import distinct_count_sorted
 
     values = [("a", t) for t in (5, 1, 1, 1, 2, 3, 3)] + [("b", 7)] + [("c", t) for t in (4, 4)]
     frame = spark.createDataFrame(values, "g string, t long")

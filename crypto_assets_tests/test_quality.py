@@ -4,7 +4,6 @@ test_checks.py proves that wiring end to end."""
 
 from __future__ import annotations
 
-from crypto_assets.lake.parquet import MonthSummary, SymbolSummary
 from crypto_assets.lake.quality import (
     archives_verified,
     csv_matches_archives,
@@ -17,6 +16,7 @@ from crypto_assets.lake.quality import (
     report_totals_match,
 )
 from crypto_assets.lake.raw import ABSENT, FAILED, OK, ArchiveFile, PairMonth
+from crypto_assets.lake.summary import MonthSummary, SymbolSummary
 from crypto_assets.months import Month
 
 MAR1, H = 1_740_787_200_000, 3_600_000  # 2025-03-01 00:00 UTC; an hour

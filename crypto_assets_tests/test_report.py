@@ -20,7 +20,7 @@ from crypto_assets.assets.klines import normalized_csv, raw_monthly_klines
 from crypto_assets.assets.parquet import parquet_candles
 from crypto_assets.assets.report import dataset_report
 from crypto_assets.assets.universe import pair_universe
-from crypto_assets.lake.parquet import MARKER
+from crypto_assets.lake.markers import MARKER
 from crypto_assets.layout import Layout
 from crypto_assets.months import Month
 from crypto_assets_tests.binance_standin import Market, StandIn

@@ -10,7 +10,6 @@ import os
 
 import pytest
 
-from crypto_assets.lake.parquet import MonthSummary, SymbolSummary
 from crypto_assets.lake.raw import OK, ArchiveFile, PairMonth, write_manifest
 from crypto_assets.lake.report import (
     cache_partials,
@@ -20,6 +19,7 @@ from crypto_assets.lake.report import (
     to_markdown,
     write_report,
 )
+from crypto_assets.lake.summary import MonthSummary, SymbolSummary
 from crypto_assets.layout import Layout
 from crypto_assets.months import Month
 

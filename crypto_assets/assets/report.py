@@ -4,7 +4,7 @@ import dagster as dg
 
 from crypto_assets.checks import check_result
 from crypto_assets.lake import quality
-from crypto_assets.lake.parquet import read_marker
+from crypto_assets.lake.markers import read_marker
 from crypto_assets.lake.report import gaps_table, month_table, refresh_report, write_report
 from crypto_assets.months import Month
 from crypto_assets.resources import LakeResource, SparkResource

@@ -1,58 +1,48 @@
 """Normalized CSV months -> Snappy Parquet under ``parquet/{interval}/year=Y/month=M/``, with Spark, incrementally.
 
-One call writes any number of months in one SparkSession, a job per month: a read of the month's gzip CSVs
-(Binance's kline rows, parsed, typed and checked here, once) written straight into the month's folder, with no
-shuffle, so writing month M replaces exactly ``year=Y/month=M`` and leaves every other month's files untouched. A
-month is a few files, each holding whole pairs in time order. Binance repeats a row now and then: a month
-whose read-back shows a repeated (symbol, open time) is written once more with exact duplicate rows dropped, and
-the rows dropped are counted; rows that share an open time but differ are kept, and the duplicate check fails.
-Spark writes into a staging root and each month folder is then swapped in by renames (``lake/swap.py``): a
-killed run leaves every month old or new.
+One call writes any number of months in one SparkSession: Binance's kline rows are parsed, typed and checked here,
+once, and each month replaces exactly its folder ``year=Y/month=M``, leaving every other month's files untouched.
+Each file holds whole pairs in time order. Binance repeats a row now and then: a month whose read-back shows a
+repeated (symbol, open time) is written once more with exact duplicate rows dropped, and the rows dropped are
+counted; rows that share an open time but differ are kept, and the duplicate check fails. Spark writes into a
+staging root and each month folder is then swapped in by renames (``lake/swap.py``): a killed run leaves every
+month old or new.
 
-After the data, each month folder gets a marker ``_crypto_month.json`` (Spark ignores ``_`` files) holding the
-fingerprint of the CSV manifest it was built from and the month's quality summary. A later call skips a month whose
-manifest still has that fingerprint, and never starts Spark when every month is skipped.
+After the data come the month's quality figures (``lake/summary.py``, read back from what was written) and its
+marker (``lake/markers.py``): a later call skips a month whose CSVs did not change, and never starts Spark when every
+month is skipped.
 
 Timestamps never pass through the machine's time zone: ``timestamp`` is ``timestamp_millis`` of the open time (in
-microseconds from 2025 on, detected per value), and partition values and quality figures are computed from epoch
-milliseconds and epoch days.
+microseconds from 2025 on, detected per value), and partition values are computed from epoch days.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import reduce
 from operator import or_
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
 from crypto_assets.binance.klines import KLINE_COLUMNS, KLINE_HEADER, MICROS_FROM
-from crypto_assets.lake import swap
+from crypto_assets.lake import markers, swap
 from crypto_assets.lake.csv import read_csv_manifest
-from crypto_assets.lake.manifest import read_json, write_json
 from crypto_assets.lake.raw import read_manifest
+from crypto_assets.lake.summary import MonthSummary, summarize_months
 from crypto_assets.layout import CSV_SUFFIX, Layout
-from crypto_assets.months import INTERVAL_MS, MS_PER_DAY, Month
+from crypto_assets.months import MS_PER_DAY, Month
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-MARKER = "_crypto_month.json"
-# Bump when the Parquet layout or the summary changes, so every month is rewritten once.
-FORMAT_VERSION = 2
-MAX_GAPS_PER_SYMBOL = 20
 # Month jobs in flight at once: enough to overlap one job's fixed costs with another's tasks on a small machine.
 CONCURRENT_MONTHS = 3
 # Normalized CSVs (gzip bytes) up to which all months are written by one job; see _write.
 ONE_JOB_CSV_BYTES = 160 << 20
-_WEEK_ORIGIN_MS = 4 * MS_PER_DAY  # Binance's weekly candles open on Mondays; 1970-01-05 was the first one
 _GUARD = "normalized CSV check failed"
 
 _KLINE_TYPES = {"open_time": LongType(), "close_time": LongType(), "trades": LongType(), "ignore": StringType()}
@@ -74,7 +64,6 @@ PARQUET_COLUMNS: list[tuple[str, str]] = [
 """(name, type) of every Parquet column, in order; ``year`` and ``month`` are the folder partition columns."""
 
 _DATA_COLUMNS = [name for name, _ in PARQUET_COLUMNS if name not in ("timestamp", "year", "month")]
-_NON_NEGATIVE = ("volume", "quote_volume", "trades", "taker_buy_base", "taker_buy_quote")
 # Parquet writer options, given with each write so they hold on any Spark (a Connect server we did not start too).
 # Row groups of 32 MB instead of 128: the writer holds one per open file in the heap until it is full, up to 128 MB
 # for a month of 1m candles. No dictionary for the price and volume columns: their values hardly repeat within a row
@@ -93,76 +82,6 @@ class MalformedCsvError(ValueError):
         super().__init__(message)
         self.results = results or {}
         self.failed: dict[Month, str] = failed or {}
-
-
-@dataclass
-class SymbolSummary:
-    """Quality figures of one symbol in one month of the Parquet lake (times are epoch milliseconds, UTC)."""
-
-    rows: int
-    distinct_times: int
-    first_open_time: int
-    last_open_time: int
-    ohlc_violations: int  # rows with low > min(open, close), high < max(open, close) or low > high
-    negative_values: int  # rows with volume, quote_volume, trades or a taker volume below zero
-    missing_candles: int  # candles absent between first_open_time and last_open_time
-    # (first missing open time, last missing open time, candles) of the 20 largest gaps, largest (then earliest) first
-    gaps: list[tuple[int, int, int]]
-    off_grid: int = 0  # rows whose open time is not on the interval's grid
-    duplicates_dropped: int = 0  # exact copies of a row in the archives, not written
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SymbolSummary:
-        return cls(**{**data, "gaps": [tuple(g) for g in data["gaps"]]})
-
-
-@dataclass
-class MonthSummary:
-    """Quality figures of one month of the Parquet lake, per symbol; totals as properties."""
-
-    month: Month
-    per_symbol: dict[str, SymbolSummary]
-
-    @property
-    def rows(self) -> int:
-        return sum(s.rows for s in self.per_symbol.values())
-
-    @property
-    def symbols(self) -> int:
-        return sum(1 for s in self.per_symbol.values() if s.rows)
-
-    @property
-    def duplicates(self) -> int:
-        """Rows beyond the first for a repeated (symbol, timestamp)."""
-        return sum(s.rows - s.distinct_times for s in self.per_symbol.values())
-
-    @property
-    def ohlc_violations(self) -> int:
-        return sum(s.ohlc_violations for s in self.per_symbol.values())
-
-    @property
-    def negative_values(self) -> int:
-        return sum(s.negative_values for s in self.per_symbol.values())
-
-    @property
-    def missing_candles(self) -> int:
-        return sum(s.missing_candles for s in self.per_symbol.values())
-
-    @property
-    def off_grid(self) -> int:
-        return sum(s.off_grid for s in self.per_symbol.values())
-
-    @property
-    def duplicates_dropped(self) -> int:
-        return sum(s.duplicates_dropped for s in self.per_symbol.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"month": str(self.month), "per_symbol": {k: asdict(v) for k, v in sorted(self.per_symbol.items())}}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MonthSummary:
-        per_symbol = {k: SymbolSummary.from_dict(v) for k, v in data["per_symbol"].items()}
-        return cls(Month.parse(data["month"]), per_symbol)
 
 
 @dataclass
@@ -202,13 +121,13 @@ def write_months(
     swap.recover(layout.parquet_root)  # a run killed mid-swap: put back the months it had moved aside
     for month in dict.fromkeys(months):
         pairs = read_csv_manifest(layout, month)
-        fingerprint = _fingerprint(layout, month, pairs)
-        marker = read_marker(layout, month)
+        fingerprint = markers.fingerprint(layout, month, pairs)
+        marker = markers.read_marker(layout, month)
         if sum(p["rows"] for p in pairs.values()) == 0:
             _remove_partition(layout, month)
             results[month] = MonthWrite(month, 0, 0, skipped=False, summary=MonthSummary(month, {}))
-        elif not force and marker and marker.get("fingerprint") == fingerprint and _parquet_files(layout, month):
-            files, size = _file_stats(layout, month)
+        elif not force and marker and marker.get("fingerprint") == fingerprint and markers.parquet_files(layout, month):
+            files, size = markers.file_stats(layout, month)
             summary = MonthSummary.from_dict(marker["summary"])
             results[month] = MonthWrite(month, files, size, skipped=True, summary=summary)
         else:
@@ -216,7 +135,7 @@ def write_months(
     if to_write:
         session = spark()
         for month in to_write:  # a marker vouches for the data beside it; drop it until the new data is in
-            _marker_path(layout, month).unlink(missing_ok=True)
+            markers.remove_marker(layout, month)
         failed = _write(session, layout, list(to_write))
         failed = {m: _with_archives(layout, m, problem) for m, problem in failed.items()}
         for month in failed:
@@ -227,96 +146,14 @@ def write_months(
             failed |= _write(session, layout, repeated, drop_exact_duplicates=True)
             summaries |= _with_dropped(summaries, summarize_months(session, layout, repeated))
         for month, fingerprint in to_write.items():
-            files, size = _file_stats(layout, month)
+            files, size = markers.file_stats(layout, month)
             summary = summaries[month]
             if files:
-                write_json(
-                    _marker_path(layout, month),
-                    {"month": str(month), "interval": layout.interval, "fingerprint": fingerprint,
-                     "rows": summary.rows, "symbols": summary.symbols, "files": files, "bytes": size,
-                     "summary": summary.to_dict()},
-                )  # fmt: skip
+                markers.write_marker(layout, month, fingerprint, summary.to_dict(), summary.rows, summary.symbols)
             results[month] = MonthWrite(month, files, size, skipped=False, summary=summary)
         if failed:
             raise MalformedCsvError("\n".join(failed.values()), results, failed)
     return results
-
-
-
-
-def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Month]) -> dict[Month, MonthSummary]:
-    """Quality figures of the Parquet of ``months``, per symbol, in one aggregate query.
-
-    Per (month, symbol): rows, distinct timestamps, first/last open time, OHLC violations, rows with negative
-    volumes or trades, open times off the interval's grid, and the gaps - runs of missing candles between
-    consecutive open times (calendar months for ``1mo``) inside the symbol's own first..last range. Months without
-    Parquet get an empty summary.
-    """
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    wanted = list(dict.fromkeys(months))
-    summaries = {month: MonthSummary(month, {}) for month in wanted}
-    folders = [str(layout.parquet_dir(m)) for m in wanted if _parquet_files(layout, m)]
-    if not folders:
-        return summaries
-    frame = session.read.option("basePath", str(layout.parquet_root)).parquet(*folders)
-    t = F.unix_millis("timestamp")
-    slot, slot_start = _candle_slot(layout.interval, F)
-    by_symbol = Window.partitionBy("year", "month", "symbol").orderBy("t")
-    ohlc_bad = (
-        (F.col("low") > F.least("open", "close"))
-        | (F.col("high") < F.greatest("open", "close"))
-        | (F.col("low") > F.col("high"))
-    )
-    negative = reduce(or_, [F.col(c) < 0 for c in _NON_NEGATIVE])
-    step = F.col("slot") - F.col("previous_slot")
-    is_gap = step > 1
-    # Sorted ascending: the most missing candles first, then the earliest.
-    gap = F.struct((1 - step).alias("negative_missing"), slot_start(F.col("previous_slot") + 1).alias("start"),
-                   slot_start(F.col("slot") - 1).alias("end"))  # fmt: skip
-    rows = (
-        frame.select("year", "month", "symbol", t.alias("t"), ohlc_bad.alias("ohlc_bad"), negative.alias("negative"))
-        .withColumn("slot", slot(F.col("t")))
-        .withColumn("previous_slot", F.lag("slot").over(by_symbol))
-        .withColumn("previous_t", F.lag("t").over(by_symbol))
-        .groupBy("year", "month", "symbol")
-        .agg(
-            F.count(F.lit(1)).alias("rows"),
-            distinct_count_sorted("t", "previous_t").alias("distinct_times"),
-            F.min("t").alias("first_open_time"),
-            F.max("t").alias("last_open_time"),
-            F.sum(F.col("ohlc_bad").cast("long")).alias("ohlc_violations"),
-            F.sum(F.col("negative").cast("long")).alias("negative_values"),
-            F.sum(F.when(is_gap, step - 1).otherwise(0)).alias("missing_candles"),
-            F.count(F.when(slot_start(F.col("slot")) != F.col("t"), 1)).alias("off_grid"),
-            F.slice(F.array_sort(F.collect_list(F.when(is_gap, gap))), 1, MAX_GAPS_PER_SYMBOL).alias("gaps"),
-        )
-        .collect()
-    )
-    for r in rows:
-        summaries[Month(r["year"], r["month"])].per_symbol[r["symbol"]] = SymbolSummary(
-            rows=r["rows"], distinct_times=r["distinct_times"], first_open_time=r["first_open_time"],
-            last_open_time=r["last_open_time"], ohlc_violations=r["ohlc_violations"],
-            negative_values=r["negative_values"], missing_candles=r["missing_candles"],
-            gaps=[(g["start"], g["end"], -g["negative_missing"]) for g in r["gaps"]], off_grid=r["off_grid"],
-        )  # fmt: skip
-    return summaries
-
-
-def distinct_count_sorted(column: str, previous: str) -> Column:
-    """Distinct values of ``column`` in a group, given ``previous`` = its value in the row before in the group's
-    order by ``column``: equal values are neighbours there, so each repeat is a row equal to the one before. The same
-    figure as ``countDistinct``, without the second aggregation (and shuffle) that one costs."""
-    from pyspark.sql import functions as F
-
-    return F.count(F.lit(1)) - F.count(F.when(F.col(column) == F.col(previous), 1))
-
-
-def read_marker(layout: Layout, month: Month) -> dict[str, Any] | None:
-    """The marker of a written month: ``month``, ``interval``, ``fingerprint``, ``rows``, ``symbols``, ``files``,
-    ``bytes`` and ``summary`` (``MonthSummary.to_dict``); None if the month was never written (or is empty)."""
-    return read_json(_marker_path(layout, month))
 
 
 def _write(session: SparkSession, layout: Layout, months: list[Month], drop_exact_duplicates: bool = False
@@ -464,48 +301,6 @@ def _explain_failure(error: Exception) -> str | None:
     if _GUARD not in text:
         return None
     return re.search(rf"{_GUARD}: [^\n]*", text).group(0).rstrip(".\"' ")
-
-
-def _candle_slot(interval: str, F: Any) -> tuple[Callable[[Column], Column], Callable[[Column], Column]]:
-    """Two expressions over a candle's grid position: open time (ms) -> slot number, and slot -> open time (ms).
-    Consecutive candles have consecutive slots; calendar months for ``1mo``."""
-    if interval == "1mo":
-
-        def slot(t: Column) -> Column:
-            day = F.date_from_unix_date((t / MS_PER_DAY).cast("long").cast("int"))
-            return F.year(day) * 12 + F.month(day) - 1
-
-        def slot_start(s: Column) -> Column:
-            first_day = F.make_date((s / 12).cast("int"), (s % 12 + 1).cast("int"), F.lit(1))
-            return F.unix_date(first_day).cast("long") * MS_PER_DAY
-
-        return slot, slot_start
-    step = INTERVAL_MS[interval]
-    origin = _WEEK_ORIGIN_MS if interval == "1w" else 0
-    return (lambda t: F.floor((t - origin) / step)), (lambda s: s * step + origin)
-
-
-def _fingerprint(layout: Layout, month: Month, pairs: dict[str, dict]) -> str:
-    basis = {
-        "format": FORMAT_VERSION,
-        "interval": layout.interval,
-        "month": str(month),
-        "pairs": {symbol: [p.get("source_sha256"), p["rows"], p.get("format")] for symbol, p in sorted(pairs.items())},
-    }
-    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
-
-
-def _marker_path(layout: Layout, month: Month) -> Path:
-    return layout.parquet_dir(month) / MARKER
-
-
-def _parquet_files(layout: Layout, month: Month) -> list[Path]:
-    return sorted(layout.parquet_dir(month).glob("*.parquet"))
-
-
-def _file_stats(layout: Layout, month: Month) -> tuple[int, int]:
-    files = _parquet_files(layout, month)
-    return len(files), sum(f.stat().st_size for f in files)
 
 
 def _remove_partition(layout: Layout, month: Month) -> None:

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 from crypto_assets.files import write_atomically
 from crypto_assets.lake.chart import coverage_png
 from crypto_assets.lake.manifest import read_json, write_json
-from crypto_assets.lake.parquet import MAX_GAPS_PER_SYMBOL, MonthSummary, distinct_count_sorted, read_marker
+from crypto_assets.lake.markers import read_marker
 from crypto_assets.lake.raw import OK, read_manifest
+from crypto_assets.lake.summary import MAX_GAPS_PER_SYMBOL, MonthSummary, distinct_count_sorted
 from crypto_assets.layout import Layout
 from crypto_assets.months import INTERVAL_MS, Month, candle_open_times, format_utc, month_range
 
