@@ -12,7 +12,7 @@ contract's tick, COIN-M volumes in contracts), monthly funding-rate archives und
 ``data/futures/{um,cm}/monthly/fundingRate/``, and ``/fapi/v1/exchangeInfo`` / ``/dapi/v1/exchangeInfo``. A futures
 archive is named like a spot one plus ``futures="um"`` or ``"cm"`` (``market.expected("BTCUSD_PERP", "4h",
 "2025-02", futures="cm")``, ``standin.faults.corrupt_zip(..., futures="um")``); a funding archive's interval is
-``FUNDING`` (``BTCUSDT-fundingRate-2025-02.zip``). Contracts are ``ContractSpec`` s in ``market.contracts``.
+``FUNDING`` (``BTCUSDT-fundingRate-2025-02.zip``). The contracts are ``market.contracts`` (``ContractSpec``).
 
 Typical use in a test::
 
