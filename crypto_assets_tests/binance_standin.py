@@ -6,6 +6,14 @@ S3 ``NoSuchKey`` 404s, S3 ListObjects v1 pages, ``/api/v3/exchangeInfo`` and ``/
 Kline data is synthetic (a deterministic random walk per pair) except BTCUSDT 5m for 2024-12 and 2025-01, which are
 served byte-exact from real Binance archives in ``fixtures/real/``. Standard library only.
 
+Beside spot, the USD-M (``um``) and COIN-M (``cm``) futures markets, as Binance serves them: kline archives under
+``data/futures/{um,cm}/{monthly,daily}/klines/`` (a header line from 2022 on, millisecond timestamps, prices at the
+contract's tick, COIN-M volumes in contracts), monthly funding-rate archives under
+``data/futures/{um,cm}/monthly/fundingRate/``, and ``/fapi/v1/exchangeInfo`` / ``/dapi/v1/exchangeInfo``. A futures
+archive is named like a spot one plus ``futures="um"`` or ``"cm"`` (``market.expected("BTCUSD_PERP", "4h",
+"2025-02", futures="cm")``, ``standin.faults.corrupt_zip(..., futures="um")``); a funding archive's interval is
+``FUNDING`` (``BTCUSDT-fundingRate-2025-02.zip``). The contracts are ``market.contracts`` (``ContractSpec``).
+
 Typical use in a test::
 
     market = Market.default()
@@ -66,6 +74,15 @@ _WEEK_ORIGIN_MS = 4 * DAY_MS  # 1970-01-01 was a Thursday; weekly candles open o
 FUTURES_HEADER = (
     "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,taker_buy_quote_volume,ignore"
 )
+FUTURES = ("um", "cm")  # USD-M and COIN-M, as in data/futures/{um,cm}/
+# Futures kline CSVs start with FUTURES_HEADER for candles from this instant on; older files have no header line.
+FUTURES_HEADER_FROM_MS = 1_640_995_200_000  # 2022-01-01 00:00 UTC
+FUNDING = "fundingRate"  # where a kline archive's name has its interval: BTCUSDT-fundingRate-2025-01.zip
+FUNDING_HEADER = "calc_time,funding_interval_hours,last_funding_rate"
+HOUR_MS = 3_600_000
+PERPETUAL_DELIVERY_MS = 4_133_404_800_000  # the deliveryDate exchangeInfo gives a perpetual: 2100-12-25 08:00 UTC
+DELIVERY_HOUR_MS = 8 * HOUR_MS  # quarterly contracts are delivered at 08:00 UTC on their day
+EXCHANGE_INFO_PATHS = {"um": "/fapi/v1/exchangeInfo", "cm": "/dapi/v1/exchangeInfo"}
 BUCKET = "data.binance.vision"
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 FIXTURES = Path(__file__).parent / "fixtures" / "real"
@@ -117,6 +134,77 @@ class PairSpec:
     malformed: dict[int, str] = field(default_factory=dict)  # open_time ms -> raw text replacing that row's line
     ohlc_violation: list[int] = field(default_factory=list)  # open_time ms whose row has high < max(open, close)
 
+    @property
+    def end_ms(self) -> int | None:
+        """The first instant without candles (delisted 00:00), None while trading."""
+        return _day_ms(self.delisted) if self.delisted else None
+
+
+@dataclass
+class ContractSpec:
+    """One futures contract: USD-M (``futures="um"``, quoted and margined in USDT or USDC) or COIN-M (``"cm"``,
+    quoted in USD, margined in the base coin, traded in whole contracts of ``contract_size`` USD).
+
+    The name says the kind, as on Binance: ``BTCUSDT`` and ``BTCUSD_PERP`` are perpetual; ``BTCUSDT_250328`` and
+    ``BTCUSD_250328`` quarterly, delivered on that day at 08:00 UTC, and without funding. Times are UTC: candles
+    exist from ``listed`` 00:00 until ``delisted`` 00:00 or the delivery, minus ``gaps``. A perpetual settles
+    funding every ``funding_interval_hours`` on the hour grid of that interval (8 h: 00:00, 08:00, 16:00) strictly
+    after ``listed`` 00:00 and before its end; ``funding`` lists (``"YYYY-MM-DD HH:MM"``, hours) changes of the
+    interval, in order, each applying from that instant on.
+    """
+
+    symbol: str  # "BTCUSDT", "BTCUSDT_250328" (um); "BTCUSD_PERP", "BTCUSD_250328" (cm)
+    futures: str  # "um" or "cm"
+    base: str  # "BTC"; "1000PEPE" is priced per 1000 PEPE
+    quote: str = "USDT"  # "USD" for cm
+    listed: str = "2019-09-08"  # onboard day (YYYY-MM-DD): candles start at 00:00
+    delisted: str | None = None  # perpetuals: first day with NO candles (None = still trading)
+    status: str = "TRADING"  # exchangeInfo status once onboard
+    quote_volume: float = 1e9  # daily notional in the quote asset (USD for cm)
+    funding_interval_hours: int = 8
+    funding: list[tuple[str, int]] = field(default_factory=list)
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # [start_ms, end_ms) open times removed (maintenance)
+
+    @property
+    def perpetual(self) -> bool:
+        return "_" not in self.symbol or self.symbol.endswith("_PERP")
+
+    @property
+    def pair(self) -> str:
+        """The underlying pair: ``BTCUSDT`` for BTCUSDT_250328, ``BTCUSD`` for BTCUSD_PERP."""
+        return self.symbol.split("_")[0]
+
+    @property
+    def delivery_ms(self) -> int | None:
+        """The delivery instant of a quarterly contract (its ``_YYMMDD`` day, 08:00 UTC); None for a perpetual."""
+        if self.perpetual:
+            return None
+        day = self.symbol.rsplit("_", 1)[1]
+        return _day_ms(f"20{day[:2]}-{day[2:4]}-{day[4:]}") + DELIVERY_HOUR_MS
+
+    @property
+    def end_ms(self) -> int | None:
+        """The first instant without candles: the delivery, or delisted 00:00; None while a perpetual trades."""
+        ends = [t for t in (self.delivery_ms, _day_ms(self.delisted) if self.delisted else None) if t is not None]
+        return min(ends, default=None)
+
+    @property
+    def contract_size(self) -> int | None:
+        """USD per COIN-M contract: 100 for BTC, 10 for the others; None for USD-M (traded in the base asset)."""
+        return None if self.futures == "um" else 100 if self.base == "BTC" else 10
+
+    def funding_hours_at(self, ms: int) -> int:
+        hours = self.funding_interval_hours
+        for since, changed in self.funding:
+            if _instant_ms(since) <= ms:
+                hours = changed
+        return hours
+
+
+def has_futures_header(period: str) -> bool:
+    """Whether the futures kline archive of ``period`` (YYYY-MM or YYYY-MM-DD) starts with FUTURES_HEADER."""
+    return _period_range(period)[0] >= FUTURES_HEADER_FROM_MS
+
 
 # --- calendar helpers ------------------------------------------------------------------------------------------------
 def _day_ms(day: str) -> int:
@@ -125,6 +213,11 @@ def _day_ms(day: str) -> int:
 
 def _day_str(ms: int) -> str:
     return (date(1970, 1, 1) + timedelta(days=ms // DAY_MS)).isoformat()
+
+
+def _instant_ms(text: str) -> int:
+    """Epoch ms of a UTC ``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM``."""
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
 
 
 def _month_start_ms(month: str) -> int:
@@ -179,15 +272,36 @@ class _Profile:
     decimals: int  # price tick as decimals (the rest of the 8 decimals are zeros, as on Binance)
 
 
+def _base_price(base: str) -> float:
+    return _BASE_PRICES.get(base) or 10 ** (-4 + 6.5 * _hash_unit("price", base))
+
+
+def _volatility(base: str) -> float:
+    return 0.0004 if base in _STABLE else 0.008 if base == "PAXG" else 0.025 if base == "BTC" else 0.045
+
+
+def _tick_decimals(price: float) -> int:
+    return min(8, max(2, 5 - math.floor(math.log10(price))))
+
+
 def _profile(spec: PairSpec) -> _Profile:
-    price = _BASE_PRICES.get(spec.base) or 10 ** (-4 + 6.5 * _hash_unit("price", spec.base))
+    price = _base_price(spec.base)
     if spec.quote == "BTC":
         price /= 60000.0
     elif spec.quote == "EUR":
         price *= 0.92
-    sigma = 0.0004 if spec.base in _STABLE else 0.008 if spec.base == "PAXG" else 0.025 if spec.base == "BTC" else 0.045
-    decimals = min(8, max(2, 5 - math.floor(math.log10(price))))
-    return _Profile(math.log(price), sigma, decimals)
+    return _Profile(math.log(price), _volatility(spec.base), _tick_decimals(price))
+
+
+def _contract_profile(spec: ContractSpec) -> tuple[str, _Profile]:
+    """The day anchors' symbol and the price profile of a contract: those of its base's USDT pair, so every BTC
+    contract follows spot BTCUSDT's daily path (a 1000PEPE contract priced per 1000 PEPE); a COIN-M tick is one
+    decimal coarser (BTCUSD_PERP 0.1 where BTCUSDT has 0.01)."""
+    per_1000 = spec.base.startswith("1000") and len(spec.base) > 4
+    underlying = spec.base[4:] if per_1000 else spec.base
+    price = _base_price(underlying) * (1000 if per_1000 else 1)
+    decimals = _tick_decimals(price) - (spec.futures == "cm")
+    return f"{underlying}USDT", _Profile(math.log(price), _volatility(underlying), decimals)
 
 
 _OCTAVES = (1, 4, 16, 64, 256)  # days; value noise at these scales with sqrt-scaled amplitude walks like a price
@@ -239,16 +353,48 @@ def _candle_lines(
     return lines
 
 
-def _intraday_day(spec: PairSpec, interval: str, day: int) -> list[str]:
-    """All candle lines of one UTC day for an interval shorter than a day: a Brownian bridge between day anchors.
+def _contract_lines(
+    spec: ContractSpec, profile: _Profile, bounds: list[int], prices: list[float], rand, step: float
+) -> list[str]:
+    """A contract's candle lines (see ``_candle_lines``) as Binance prints futures klines: ms timestamps, prices at the
+    tick's decimals only; USD-M volume in the base asset and notional in the quote; COIN-M volume and taker-buy volume
+    in whole contracts, and base-asset volumes where USD-M has its quote volumes (8th and 11th fields)."""
+    d, size = f".{profile.decimals}f", spec.contract_size
+    trade_size = 2000 + spec.quote_volume / 1e6
+    lines = []
+    for i in range(len(bounds) - 1):
+        open_ms, end_ms, o, c = bounds[i], bounds[i + 1], prices[i], prices[i + 1]
+        hi = (o if o > c else c) * (1 + rand() * step)
+        lo = (c if o > c else o) * (1 - rand() * step)
+        notional = spec.quote_volume * (end_ms - open_ms) / DAY_MS * (0.25 + 1.5 * rand())
+        taker = 0.3 + 0.4 * rand()
+        mean = (o + c + hi + lo) / 4
+        if size:
+            contracts = max(1, round(notional / size))
+            bought = round(contracts * taker)
+            volume, volume_2, taker_volume, taker_volume_2 = (
+                contracts, f"{contracts * size / mean:.8f}", bought, f"{bought * size / mean:.8f}")  # fmt: skip
+        else:
+            volume, volume_2 = f"{notional / mean:.3f}", f"{notional:.4f}"
+            taker_volume, taker_volume_2 = f"{notional * taker / mean:.3f}", f"{notional * taker:.4f}"
+        lines.append(
+            f"{open_ms},{o:{d}},{hi:{d}},{lo:{d}},{c:{d}},{volume},{end_ms - 1},{volume_2},"
+            f"{1 + int(notional / trade_size)},{taker_volume},{taker_volume_2},0"
+        )
+    return lines
 
-    Seeded by (symbol, interval, day), so a daily archive and the monthly archive agree line for line.
-    """
-    profile = _profile(spec)
+
+_Walk = tuple[list[int], list[float], random.Random, float]  # bounds, prices, the generator, the step
+
+
+def _bridge(anchor: str, profile: _Profile, interval: str, day: int, seed: str) -> _Walk:
+    """One UTC day at an interval shorter than a day: the candles' open times (and the next 00:00), the prices at
+    those instants (a Brownian bridge between the day anchors of ``anchor``), the generator seeded by ``seed`` that
+    drew them (the candles' other draws follow from it) and the walk's step."""
     dur = INTERVAL_MS[interval]
     n = DAY_MS // dur
-    start, end = _anchor(spec.symbol, profile, day), _anchor(spec.symbol, profile, day + 1)
-    rng = random.Random(f"{spec.symbol}|{interval}|{day}")
+    start, end = _anchor(anchor, profile, day), _anchor(anchor, profile, day + 1)
+    rng = random.Random(seed)
     step = profile.sigma * math.sqrt(dur / DAY_MS)
     gauss, walk = rng.gauss, [0.0] * (n + 1)
     for i in range(1, n + 1):
@@ -256,37 +402,96 @@ def _intraday_day(spec: PairSpec, interval: str, day: int) -> list[str]:
     drift = (end - start - walk[n]) / n
     prices = [math.exp(start + walk[i] + drift * i) for i in range(n + 1)]
     bounds = list(range(day * DAY_MS, (day + 1) * DAY_MS + 1, dur))
+    return bounds, prices, rng, step
+
+
+def _span(anchor: str, profile: _Profile, interval: str, open_ms: int, seed: str) -> _Walk:
+    """One candle of 1d, 3d, 1w or 1mo, as ``_bridge`` gives them: from the day anchors at its open and close."""
+    end_ms = _candle_end(interval, open_ms)
+    prices = [math.exp(_anchor(anchor, profile, t // DAY_MS)) for t in (open_ms, end_ms)]
+    return [open_ms, end_ms], prices, random.Random(seed), profile.sigma * math.sqrt((end_ms - open_ms) / DAY_MS)
+
+
+def _intraday_day(spec: PairSpec, interval: str, day: int) -> list[str]:
+    """All candle lines of one UTC day for an interval shorter than a day: a Brownian bridge between day anchors.
+
+    Seeded by (symbol, interval, day), so a daily archive and the monthly archive agree line for line.
+    """
+    profile = _profile(spec)
+    bounds, prices, rng, step = _bridge(spec.symbol, profile, interval, day, f"{spec.symbol}|{interval}|{day}")
     return _candle_lines(spec, profile, bounds, prices, rng.random, step)
 
 
 def _long_line(spec: PairSpec, interval: str, open_ms: int) -> str:
     """One candle of 1d, 3d, 1w or 1mo: from the day anchors at its open and close."""
     profile = _profile(spec)
-    end_ms = _candle_end(interval, open_ms)
-    prices = [math.exp(_anchor(spec.symbol, profile, t // DAY_MS)) for t in (open_ms, end_ms)]
-    rng = random.Random(f"{spec.symbol}|{interval}|{open_ms}")
-    step = profile.sigma * math.sqrt((end_ms - open_ms) / DAY_MS)
-    return _candle_lines(spec, profile, [open_ms, end_ms], prices, rng.random, step)[0]
+    bounds, prices, rng, step = _span(spec.symbol, profile, interval, open_ms, f"{spec.symbol}|{interval}|{open_ms}")
+    return _candle_lines(spec, profile, bounds, prices, rng.random, step)[0]
+
+
+def _contract_day(spec: ContractSpec, interval: str, day: int) -> list[str]:
+    """``_intraday_day`` of a contract: its own walk between the day anchors of its base's spot pair."""
+    anchor, profile = _contract_profile(spec)
+    seed = f"{spec.futures}|{spec.symbol}|{interval}|{day}"
+    bounds, prices, rng, step = _bridge(anchor, profile, interval, day, seed)
+    return _contract_lines(spec, profile, bounds, prices, rng.random, step)
+
+
+def _contract_long_line(spec: ContractSpec, interval: str, open_ms: int) -> str:
+    anchor, profile = _contract_profile(spec)
+    seed = f"{spec.futures}|{spec.symbol}|{interval}|{open_ms}"
+    bounds, prices, rng, step = _span(anchor, profile, interval, open_ms, seed)
+    return _contract_lines(spec, profile, bounds, prices, rng.random, step)[0]
+
+
+def _open_times(interval: str, listed_ms: int, end_ms: int | None, gaps: list[tuple[int, int]], start_ms: int,
+                stop_ms: int) -> Iterator[int]:  # fmt: skip
+    """Open times (ms) in [start_ms, stop_ms) of an instrument trading from ``listed_ms`` until ``end_ms`` (None: still
+    trading), gaps left out. A candle exists when it overlaps the life span: a 1w/1mo candle may open before the
+    listing day, and the candle in which a contract is delivered (08:00) still opens."""
+    end = min(stop_ms, end_ms if end_ms is not None else stop_ms)
+    longest = INTERVAL_MS.get(interval, 31 * DAY_MS)  # 1mo: at most 31 days
+    t = _align_up(interval, max(start_ms, listed_ms - longest + 1))
+    for gap_start, gap_end in sorted(gaps) + [(end, end)]:
+        stop = min(gap_start, end)
+        if interval in INTERVAL_MS:  # fixed length: whole runs between gaps at once
+            if t < stop:
+                yield from range(t, stop, INTERVAL_MS[interval])
+        else:
+            while t < stop:
+                if _candle_end(interval, t) > listed_ms:
+                    yield t
+                t = _candle_end(interval, t)
+        t = max(t, _align_up(interval, gap_end))
+
+
+def _archive_key(symbol: str, interval: str, period: str, futures: str | None) -> tuple:
+    """How revisions and faults name an archive: (symbol, interval, period), and the futures market of a contract's."""
+    return (symbol, interval, period) if futures is None else (symbol, interval, period, futures)
 
 
 # --- the market ------------------------------------------------------------------------------------------------------
 class Market:
-    """The pairs, what Binance has published of them, and the ground truth of every archive.
+    """The spot pairs and futures contracts, what Binance has published of them, and the ground truth of every archive.
 
-    ``published_monthly_through`` ("YYYY-MM"): monthly archives exist for months up to it. ``today``
-    ("YYYY-MM-DD"): daily archives exist for days before it, and pairs delisted by then leave exchangeInfo and the
-    ticker. An archive exists only when it holds at least one candle. ``listing_intervals`` bounds what the bucket
-    listing shows (other intervals are still served on direct GET).
+    ``published_monthly_through`` ("YYYY-MM"): monthly archives (klines and funding) exist for months up to it.
+    ``today`` ("YYYY-MM-DD"): daily archives exist for days before it, and pairs and contracts delisted (or delivered)
+    by then leave exchangeInfo and the ticker. An archive exists only when it holds at least one row.
+    ``listing_intervals`` bounds what the bucket listing shows (other intervals are still served on direct GET).
+    Archive methods take ``futures="um"`` or ``"cm"`` for a contract's archives (default: spot's).
     """
 
     def __init__(self, pairs: list[PairSpec], published_monthly_through: str, today: str,
-                 listing_intervals: tuple[str, ...] = DEFAULT_LISTING_INTERVALS):  # fmt: skip
+                 listing_intervals: tuple[str, ...] = DEFAULT_LISTING_INTERVALS,
+                 contracts: list[ContractSpec] | None = None):  # fmt: skip
         self.pairs = pairs
+        self.contracts = contracts if contracts is not None else []
         self.published_monthly_through = published_monthly_through
         self.today = today
         self.listing_intervals = listing_intervals
-        self.revisions: dict[tuple[str, str, str], int] = {}  # bumped by republish(): new content, new CHECKSUM
+        self.revisions: dict[tuple, int] = {}  # archive key -> revision, bumped by republish(): new bytes, new CHECKSUM
         self._index: dict[str, PairSpec] = {}
+        self._contract_index: dict[tuple[str, str], ContractSpec] = {}
         self._zips: OrderedDict[tuple, bytes] = OrderedDict()  # LRU of zip bodies, at most ZIP_CACHE_BYTES
         self._zip_bytes = 0
         self._digests: dict[tuple, tuple[str, str, int]] = {}  # key -> (sha256, md5, size), kept when evicted
@@ -327,7 +532,46 @@ class Market:
             P("BTCEUR", "BTC", quote="EUR", listed="2020-01-03", quote_volume=4.0e7),
             P("ETHBTC", "ETH", quote="BTC", listed="2017-07-14", quote_volume=3.0e7),
         ]
-        return cls(pairs, published_monthly_through="2025-12", today="2026-01-15")
+        return cls(pairs, published_monthly_through="2025-12", today="2026-01-15",
+                   contracts=cls.default_contracts())  # fmt: skip
+
+    @staticmethod
+    def default_contracts() -> list[ContractSpec]:
+        """The futures of ``default()`` (today 2026-01-15, monthly archives through 2025-12).
+
+        USD-M perpetuals: BTCUSDT, ETHUSDT, SOLUSDT (8 h funding), 1000PEPEUSDT (8 h, 4 h from 2025-03-14 16:00),
+        SYRUPUSDT (onboard 2025-05-14, 1 h funding, 4 h from 2025-05-21), BTCUSDC (USDC-margined), ALPACAUSDT
+        (delisted 2025-05-02) and FTTUSDT (delisted 2022-11-15); quarterlies BTCUSDT_250328 (delivered),
+        BTCUSDT_260327 (current quarter), BTCUSDT_260626 (next quarter); ZAMAUSDT onboards after today (exchangeInfo
+        only, PENDING_TRADING). COIN-M perpetuals: BTCUSD_PERP (100 USD contracts), ETHUSD_PERP, SOLUSD_PERP (8 h,
+        4 h from 2025-11-03), LUNAUSD_PERP (delisted 2022-05-13); quarterlies BTCUSD_250328 (delivered),
+        BTCUSD_260327 and ETHUSD_260327 (current quarters). Delisted and delivered contracts are in the bucket only.
+        """
+        C = ContractSpec
+        return [
+            C("BTCUSDT", "um", "BTC", listed="2019-09-08", quote_volume=1.5e10),
+            C("ETHUSDT", "um", "ETH", listed="2019-11-27", quote_volume=8.0e9),
+            C("SOLUSDT", "um", "SOL", listed="2020-09-14", quote_volume=2.0e9),
+            C("1000PEPEUSDT", "um", "1000PEPE", listed="2023-05-05", quote_volume=5.0e8,
+              funding=[("2025-03-14 16:00", 4)]),
+            C("SYRUPUSDT", "um", "SYRUP", listed="2025-05-14", quote_volume=5.0e7, funding_interval_hours=1,
+              funding=[("2025-05-21 00:00", 4)]),
+            C("BTCUSDC", "um", "BTC", quote="USDC", listed="2024-01-09", quote_volume=1.0e9),
+            C("ALPACAUSDT", "um", "ALPACA", listed="2021-08-11", delisted="2025-05-02", quote_volume=2.0e7),
+            C("FTTUSDT", "um", "FTT", listed="2019-12-25", delisted="2022-11-15", quote_volume=1.0e8),
+            C("BTCUSDT_250328", "um", "BTC", listed="2024-09-27", quote_volume=3.0e8),
+            C("BTCUSDT_260327", "um", "BTC", listed="2025-09-26", quote_volume=3.0e8),
+            C("BTCUSDT_260626", "um", "BTC", listed="2025-12-26", quote_volume=1.0e8),
+            C("ZAMAUSDT", "um", "ZAMA", listed="2026-01-20", status="PENDING_TRADING", quote_volume=1.0e7),
+            C("BTCUSD_PERP", "cm", "BTC", quote="USD", listed="2020-08-10", quote_volume=1.0e9),
+            C("ETHUSD_PERP", "cm", "ETH", quote="USD", listed="2020-08-14", quote_volume=5.0e8),
+            C("SOLUSD_PERP", "cm", "SOL", quote="USD", listed="2021-09-06", quote_volume=5.0e7,
+              funding=[("2025-11-03 00:00", 4)]),
+            C("LUNAUSD_PERP", "cm", "LUNA", quote="USD", listed="2021-06-07", delisted="2022-05-13", quote_volume=1e8),
+            C("BTCUSD_250328", "cm", "BTC", quote="USD", listed="2024-09-27", quote_volume=1.0e8),
+            C("BTCUSD_260327", "cm", "BTC", quote="USD", listed="2025-09-26", quote_volume=1.0e8),
+            C("ETHUSD_260327", "cm", "ETH", quote="USD", listed="2025-09-26", quote_volume=3.0e7),
+        ]  # fmt: skip
 
     @classmethod
     def synthetic(cls, n_pairs: int, first_month: str = "2024-10", last_month: str = "2025-12",
@@ -370,6 +614,17 @@ class Market:
             spec = self._index[symbol]
         return spec
 
+    def contract(self, symbol: str, futures: str) -> ContractSpec:
+        """The spec of ``symbol`` in ``futures`` ("um" or "cm"); KeyError when that market has no such contract."""
+        spec = self._contract_index.get((futures, symbol))
+        if spec is None or (spec.futures, spec.symbol) != (futures, symbol):
+            self._contract_index = {(c.futures, c.symbol): c for c in self.contracts}
+            spec = self._contract_index[(futures, symbol)]
+        return spec
+
+    def _spec(self, symbol: str, futures: str | None) -> PairSpec | ContractSpec:
+        return self.pair(symbol) if futures is None else self.contract(symbol, futures)
+
     def invalidate(self) -> None:
         """Forget every cached archive (cache keys already follow PairSpec edits; this also frees the memory)."""
         with self._lock:
@@ -377,71 +632,76 @@ class Market:
             self._digests.clear()
             self._zip_bytes = 0
             self._index = {}
+            self._contract_index = {}
             self._periods.clear()
 
-    def republish(self, symbol: str, interval: str, period: str) -> None:
-        """Binance re-publishes an archive: one row's volume changes, so its bytes and CHECKSUM change."""
-        key = (symbol, interval, period)
+    def republish(self, symbol: str, interval: str, period: str, futures: str | None = None) -> None:
+        """Binance re-publishes an archive: one row's volume (futures: trade count; funding: rate) changes, so its
+        bytes and CHECKSUM change."""
+        key = _archive_key(symbol, interval, period, futures)
         self.revisions[key] = self.revisions.get(key, 0) + 1
 
-    def open_times(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> Iterator[int]:
-        """Open times (ms) of the pair's candles in [start_ms, end_ms), gaps left out.
+    def open_times(self, symbol: str, interval: str, start_ms: int, end_ms: int,
+                   futures: str | None = None) -> Iterator[int]:  # fmt: skip
+        """Open times (ms) of the pair's (or contract's) candles in [start_ms, end_ms), gaps left out.
 
         A candle exists when it overlaps the listed life span: for 1d and shorter that is exactly listed 00:00 ..
-        delisted 00:00; a 1w/1mo candle may open before the listing day.
+        delisted 00:00 (a quarterly contract: .. its delivery); a 1w/1mo candle may open before the listing day.
         """
-        spec = self.pair(symbol)
-        listed = _day_ms(spec.listed)
-        end = min(end_ms, _day_ms(spec.delisted) if spec.delisted else end_ms)
-        longest = INTERVAL_MS.get(interval, 31 * DAY_MS)  # 1mo: at most 31 days
-        t = _align_up(interval, max(start_ms, listed - longest + 1))
-        for gap_start, gap_end in sorted(spec.gaps) + [(end, end)]:
-            stop = min(gap_start, end)
-            if interval in INTERVAL_MS:  # fixed length: whole runs between gaps at once
-                if t < stop:
-                    yield from range(t, stop, INTERVAL_MS[interval])
-            else:
-                while t < stop:
-                    if _candle_end(interval, t) > listed:
-                        yield t
-                    t = _candle_end(interval, t)
-            t = max(t, _align_up(interval, gap_end))
+        spec = self._spec(symbol, futures)
+        return _open_times(interval, _day_ms(spec.listed), spec.end_ms, spec.gaps, start_ms, end_ms)
 
-    def _has_candles(self, symbol: str, interval: str, period: str) -> bool:
-        return next(self.open_times(symbol, interval, *_period_range(period)), None) is not None
+    def _has_candles(self, symbol: str, interval: str, period: str, futures: str | None = None) -> bool:
+        return next(self.open_times(symbol, interval, *_period_range(period), futures), None) is not None
 
-    def is_published(self, symbol: str, interval: str, period: str) -> bool:
-        """Whether Binance serves this archive: period published (see class doc) and at least one candle in it."""
-        if interval not in INTERVAL_MS and interval != "1mo":
+    def is_published(self, symbol: str, interval: str, period: str, futures: str | None = None) -> bool:
+        """Whether Binance serves this archive: period published (see class doc) and at least one row in it.
+        Funding (interval ``FUNDING``) is published monthly only, for perpetuals."""
+        if interval not in INTERVAL_MS and interval != "1mo" and (interval != FUNDING or futures is None):
             return False
         try:
-            self.pair(symbol)
+            spec = self._spec(symbol, futures)
         except KeyError:
             return False
+        if interval == FUNDING:
+            return (len(period) == 7 and period <= self.published_monthly_through and spec.perpetual
+                    and bool(self.funding_rows(symbol, period, futures)))  # fmt: skip
         if len(period) == 7:
             published = period <= self.published_monthly_through
         else:
             published = interval in DAILY_INTERVALS and period < self.today
-        return published and self._has_candles(symbol, interval, period)
+        return published and self._has_candles(symbol, interval, period, futures)
 
-    def periods(self, symbol: str, interval: str, frequency: str) -> list[str]:
-        """The published archive periods of a pair, ``frequency`` "monthly" (YYYY-MM) or "daily" (YYYY-MM-DD).
+    def periods(self, symbol: str, interval: str, frequency: str, futures: str | None = None) -> list[str]:
+        """The published archive periods of a pair or contract, ``frequency`` "monthly" (YYYY-MM) or "daily"
+        (YYYY-MM-DD).
 
         Cached on everything the answer depends on (a listing asks for them on every page; building a daily list
         costs a candle scan per day, which made the stand-in, not the client, the cost of a warm benchmark run)."""
-        spec = self.pair(symbol)
-        key = (symbol, interval, frequency, spec.listed, spec.delisted, tuple(spec.gaps),
-               self.published_monthly_through, self.today)  # fmt: skip
+        spec = self._spec(symbol, futures)
+        state = (spec.listed, spec.delisted, tuple(spec.gaps)) if futures is None else (futures, repr(spec))
+        key = (symbol, interval, frequency, *state, self.published_monthly_through, self.today)
         cached = self._periods.get(key)
         if cached is None:
-            cached = self._periods[key] = self._compute_periods(spec, symbol, interval, frequency)
+            cached = self._periods[key] = self._compute_periods(spec, symbol, interval, frequency, futures)
         return list(cached)
 
-    def _compute_periods(self, spec: PairSpec, symbol: str, interval: str, frequency: str) -> list[str]:
-        first = next(self.open_times(symbol, interval, 0, 2**62), None)
+    def _compute_periods(self, spec: PairSpec | ContractSpec, symbol: str, interval: str, frequency: str,
+                         futures: str | None) -> list[str]:  # fmt: skip
+        if interval == FUNDING:
+            if frequency != "monthly" or not spec.perpetual:
+                return []
+            end = min(_month_of_ms(spec.end_ms - 1), self.published_monthly_through) if spec.end_ms else (
+                self.published_monthly_through)  # fmt: skip
+            months, month = [], spec.listed[:7]
+            while month <= end:
+                months.append(month)
+                month = _next_month(month)
+            return [m for m in months if self.funding_rows(symbol, m, futures)]
+        first = next(self.open_times(symbol, interval, 0, 2**62, futures), None)
         if first is None or (frequency == "daily" and interval not in DAILY_INTERVALS):
             return []
-        last = _day_ms(spec.delisted) - 1 if spec.delisted else None  # the last instant with candles
+        last = spec.end_ms - 1 if spec.end_ms else None  # the last instant with candles
         if frequency == "monthly":
             out, month = [], _month_of_ms(first)
             stop = min(_month_of_ms(last), self.published_monthly_through) if last else self.published_monthly_through
@@ -452,18 +712,24 @@ class Market:
             stop = _day_ms(self.today) // DAY_MS - 1
             stop = min(stop, last // DAY_MS) if last else stop
             out = [_day_str(d * DAY_MS) for d in range(first // DAY_MS, stop + 1)]
-        return [p for p in out if self._has_candles(symbol, interval, p)]
+        return [p for p in out if self._has_candles(symbol, interval, p, futures)]
 
-    def has_folder(self, symbol: str, frequency: str, interval: str | None = None) -> bool:
-        """Cheap existence test of a listing folder (the pair's first archive is published)."""
-        spec = self.pair(symbol)
+    def has_folder(self, symbol: str, frequency: str, interval: str | None = None, futures: str | None = None) -> bool:
+        """Cheap existence test of a listing folder (the pair's first archive is published); ``interval`` FUNDING
+        asks for a contract's ``fundingRate/`` folder."""
+        spec = self._spec(symbol, futures)
+        if interval == FUNDING:
+            return frequency == "monthly" and spec.perpetual and spec.listed[:7] <= self.published_monthly_through
         if frequency == "monthly":
             return spec.listed[:7] <= self.published_monthly_through
         return spec.listed < self.today and (interval is None or interval in DAILY_INTERVALS)
 
     # --- archive contents --------------------------------------------------------------------------------------------
-    def _clean_lines(self, symbol: str, interval: str, period: str) -> list[tuple[int, str]]:
+    def _clean_lines(self, symbol: str, interval: str, period: str,
+                     futures: str | None = None) -> list[tuple[int, str]]:  # fmt: skip
         """(open_time ms, CSV line) of every candle in the period, without anomalies."""
+        if futures is not None:
+            return self._contract_candles(self.contract(symbol, futures), interval, period)
         month = period[:7]
         if (symbol, interval, month) in REAL_ARCHIVES:
             start, end = _period_range(period)
@@ -482,6 +748,48 @@ class Market:
             out.append((t, days[day][(t - day * DAY_MS) // dur]))
         return out
 
+    def _contract_candles(self, spec: ContractSpec, interval: str, period: str) -> list[tuple[int, str]]:
+        """``_clean_lines`` of a futures contract."""
+        times = list(self.open_times(spec.symbol, interval, *_period_range(period), spec.futures))
+        if interval not in DAILY_INTERVALS or interval == "1d":
+            return [(t, _contract_long_line(spec, interval, t)) for t in times]
+        days: dict[int, list[str]] = {}
+        dur = INTERVAL_MS[interval]
+        out = []
+        for t in times:
+            day = t // DAY_MS
+            if day not in days:
+                days[day] = _contract_day(spec, interval, day)
+            out.append((t, days[day][(t - day * DAY_MS) // dur]))
+        return out
+
+    def funding_rows(self, symbol: str, month: str, futures: str) -> list[tuple[int, int, int, str]]:
+        """(settlement instant ms, calc_time ms, interval hours, rate text) of a perpetual's settlements in ``month``,
+        as its funding archive lists them (whether or not the month is published yet); [] for a quarterly contract.
+
+        calc_time is the settlement instant or a few ms after it; rates are 0.01% per 8 h (pro rata) about half the
+        time, else anything from -0.02% to +0.06%."""
+        spec = self.contract(symbol, futures)
+        if not spec.perpetual:
+            return []
+        start, stop = _period_range(month)
+        stop = min(stop, spec.end_ms or stop)
+        t = max(start, _day_ms(spec.listed) + HOUR_MS)  # the first settlement is after the onboard instant
+        revision = self.revisions.get(_archive_key(symbol, FUNDING, month, futures), 0)
+        rows = []
+        while t < stop:
+            hours = spec.funding_hours_at(t)
+            if t % (hours * HOUR_MS) == 0:
+                late = _hash_unit("calc", futures, symbol, t)
+                draw = _hash_unit("rate", futures, symbol, t)
+                rate = 0.0001 * hours / 8 if draw < 0.5 else (draw - 0.5) * 0.0016 - 0.0002
+                rate += 1e-8 * revision * (not rows)  # a re-publication changes the month's first rate
+                text = f"{rate:.8f}"
+                rows.append((t, t + (int(late * 40) % 10 if late < 0.7 else 0), hours,
+                             "0.00000000" if float(text) == 0 else text))  # fmt: skip
+            t += HOUR_MS
+        return rows
+
     def _real_lines(self, symbol: str, interval: str, month: str) -> list[tuple[int, str]]:
         text = self._real_zip(symbol, interval, month)[1].decode()
         out = []
@@ -499,12 +807,14 @@ class Market:
         with zipfile.ZipFile(io.BytesIO(body)) as archive:
             return body, archive.read(f"{name}.csv")
 
-    def archive_csv(self, symbol: str, interval: str, period: str) -> bytes:
+    def archive_csv(self, symbol: str, interval: str, period: str, futures: str | None = None) -> bytes:
         """The CSV member of an archive exactly as served, anomalies and re-publications included (b"" if empty).
 
         ``period`` is "YYYY-MM" (monthly) or "YYYY-MM-DD" (daily). Real fixture months are served unaltered, except
-        for re-publications.
+        for re-publications. ``futures``: a contract's kline archive, or with ``interval`` FUNDING its funding archive.
         """
+        if futures is not None:
+            return self._contract_csv(symbol, interval, period, futures)
         revision = self.revisions.get((symbol, interval, period), 0)
         if (symbol, interval, period) in REAL_ARCHIVES and not revision:
             return self._real_zip(symbol, interval, period)[1]
@@ -536,11 +846,28 @@ class Market:
         newline = "\r\n" if spec.crlf and not real else "\n"
         return (newline.join(lines) + newline).encode()
 
-    def archive_zip(self, symbol: str, interval: str, period: str) -> bytes | None:
+    def _contract_csv(self, symbol: str, interval: str, period: str, futures: str) -> bytes:
+        """A futures archive's CSV: funding rows behind their header, or klines (behind FUTURES_HEADER from 2022 on)."""
+        if interval == FUNDING:
+            rows = self.funding_rows(symbol, period, futures) if len(period) == 7 else []
+            lines = [f"{calc},{hours},{rate}" for _, calc, hours, rate in rows]
+            return "\n".join([FUNDING_HEADER, *lines, ""]).encode() if lines else b""
+        lines = [line for _, line in self._clean_lines(symbol, interval, period, futures)]
+        if not lines:
+            return b""
+        if revision := self.revisions.get(_archive_key(symbol, interval, period, futures), 0):
+            fields = lines[0].split(",")
+            fields[8] = str(int(fields[8]) + revision)
+            lines[0] = ",".join(fields)
+        if has_futures_header(period):
+            lines.insert(0, FUTURES_HEADER)
+        return "\n".join([*lines, ""]).encode()
+
+    def archive_zip(self, symbol: str, interval: str, period: str, futures: str | None = None) -> bytes | None:
         """The zip as Binance serves it (one deflated member ``{name}.csv``), or None when it is not published."""
-        if not self.is_published(symbol, interval, period):
+        if not self.is_published(symbol, interval, period, futures):
             return None
-        key = self._cache_key(symbol, interval, period)
+        key = self._cache_key(symbol, interval, period, futures)
         with self._lock:
             body = self._zips.get(key)
             if body is not None:
@@ -550,19 +877,20 @@ class Market:
             with self._lock:
                 body = self._zips.get(key)
             if body is None:
-                body = self._build_zip(symbol, interval, period)
+                body = self._build_zip(symbol, interval, period, futures)
                 self._remember(key, body)
         return body
 
-    def archive_digest(self, symbol: str, interval: str, period: str) -> tuple[str, str, int] | None:
+    def archive_digest(self, symbol: str, interval: str, period: str,
+                       futures: str | None = None) -> tuple[str, str, int] | None:  # fmt: skip
         """(sha256 hex, md5 hex, size) of the served zip; cached apart from the zip bodies (cheap re-checks)."""
-        if not self.is_published(symbol, interval, period):
+        if not self.is_published(symbol, interval, period, futures):
             return None
-        key = self._cache_key(symbol, interval, period)
+        key = self._cache_key(symbol, interval, period, futures)
         with self._lock:
             digest = self._digests.get(key)
         if digest is None:
-            body = self.archive_zip(symbol, interval, period)
+            body = self.archive_zip(symbol, interval, period, futures)
             if body is None:
                 return None
             digest = (hashlib.sha256(body).hexdigest(), hashlib.md5(body).hexdigest(), len(body))
@@ -570,21 +898,30 @@ class Market:
                 self._digests[key] = digest
         return digest
 
-    def warm(self, interval: str, months: list[str], symbols: list[str] | None = None) -> int:
+    def warm(self, interval: str, months: list[str], symbols: list[str] | None = None,
+             futures: str | None = None) -> int:  # fmt: skip
         """Build the monthly archives of ``months`` ahead of time (a benchmark then times the pipeline, not the
         stand-in; a 1m month of one pair takes about 0.3 s to build). Returns the number of archives built."""
         built = 0
-        for symbol in symbols if symbols is not None else [p.symbol for p in self.pairs]:
+        for symbol in symbols if symbols is not None else self._symbols(futures):
             for month in months:
-                built += self.archive_digest(symbol, interval, month) is not None
+                built += self.archive_digest(symbol, interval, month, futures) is not None
         return built
 
-    def _cache_key(self, symbol: str, interval: str, period: str) -> tuple:
-        spec_state = repr(self.pair(symbol))  # editing a PairSpec changes the key, so stale archives are never served
-        return symbol, interval, period, self.revisions.get((symbol, interval, period), 0), spec_state
+    def _symbols(self, futures: str | None) -> list[str]:
+        """Every pair's symbol, or every contract's of ``futures``."""
+        if futures is None:
+            return [p.symbol for p in self.pairs]
+        return [c.symbol for c in self.contracts if c.futures == futures]
 
-    def _build_zip(self, symbol: str, interval: str, period: str) -> bytes:
-        if (symbol, interval, period) in REAL_ARCHIVES and not self.revisions.get((symbol, interval, period)):
+    def _cache_key(self, symbol: str, interval: str, period: str, futures: str | None = None) -> tuple:
+        # editing a spec changes the key, so stale archives are never served
+        key = _archive_key(symbol, interval, period, futures)
+        return *key, self.revisions.get(key, 0), repr(self._spec(symbol, futures))
+
+    def _build_zip(self, symbol: str, interval: str, period: str, futures: str | None = None) -> bytes:
+        real = futures is None and (symbol, interval, period) in REAL_ARCHIVES
+        if real and not self.revisions.get((symbol, interval, period)):
             return self._real_zip(symbol, interval, period)[0]
         name = f"{symbol}-{interval}-{period}"
         start, _ = _period_range(period)
@@ -594,7 +931,7 @@ class Market:
         info.external_attr = 0o644 << 16
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr(info, self.archive_csv(symbol, interval, period), compresslevel=1)  # 4x faster than 6
+            archive.writestr(info, self.archive_csv(symbol, interval, period, futures), compresslevel=1)  # 4x faster
         return buffer.getvalue()
 
     def _remember(self, key: tuple, body: bytes) -> None:
@@ -606,29 +943,34 @@ class Market:
                 self._zip_bytes -= len(old)
 
     # --- ground truth ------------------------------------------------------------------------------------------------
-    def served_periods(self, symbol: str, interval: str, month: str) -> list[str]:
+    def served_periods(self, symbol: str, interval: str, month: str, futures: str | None = None) -> list[str]:
         """The archives a complete download of ``month`` uses: the monthly one when published, else the month's
-        published daily archives (days before ``today``)."""
-        if self.is_published(symbol, interval, month):
+        published daily archives (days before ``today``; never for funding, which is monthly only)."""
+        if self.is_published(symbol, interval, month, futures):
             return [month]
         if month <= self.published_monthly_through or interval not in DAILY_INTERVALS:
             return []
         start, end = _period_range(month)
         days = (_day_str(ms) for ms in range(start, end, DAY_MS))
-        return [d for d in days if self.is_published(symbol, interval, d)]
+        return [d for d in days if self.is_published(symbol, interval, d, futures)]
 
-    def expected(self, symbol: str, interval: str, month: str) -> dict:
+    def expected(self, symbol: str, interval: str, month: str, futures: str | None = None) -> dict:
         """Ground truth of the CLEAN data a correct download of ``month`` holds (what Binance serves for it).
 
         ``{"rows", "first_open_time", "last_open_time", "open_times", "duplicates", "malformed", "ohlc_violations"}``:
         rows are the unique, well-formed open times (ms, also for µs archives); duplicated lines, malformed lines and
         rows with high < max(open, close) that the served files contain are counted apart. rows == 0 (and the
-        times None) when the pair has no candle in the month or nothing of it is published.
+        times None) when the pair has no candle in the month or nothing of it is published. ``futures``: of a
+        contract's klines (which carry no anomalies); its funding is ``funding_expected``.
         """
-        spec = self.pair(symbol)
         times: list[int] = []
-        for period in self.served_periods(symbol, interval, month):
-            times.extend(t for t, _ in self._clean_lines(symbol, interval, period))
+        for period in self.served_periods(symbol, interval, month, futures):
+            times.extend(t for t, _ in self._clean_lines(symbol, interval, period, futures))
+        if futures is not None:
+            return {"rows": len(times), "first_open_time": times[0] if times else None,
+                    "last_open_time": times[-1] if times else None, "open_times": times, "duplicates": 0,
+                    "malformed": 0, "ohlc_violations": 0}  # fmt: skip
+        spec = self.pair(symbol)
         real = (symbol, interval, month) in REAL_ARCHIVES
         present = set(times)
         malformed = 0 if real else len(present & set(spec.malformed))
@@ -643,13 +985,14 @@ class Market:
             "ohlc_violations": 0 if real else len(present & set(spec.ohlc_violation) - set(spec.malformed)),
         }
 
-    def ground_truth(self, interval: str, months: list[str], symbols: list[str] | None = None) -> dict:
-        """Totals over ``months`` for ``symbols`` (default: every pair): ``{"rows", "symbols", "per_symbol": {sym:
-        {"rows", "first_open_time", "last_open_time", "months": [months with rows]}}}``; pairs without rows are
-        left out of per_symbol."""
+    def ground_truth(self, interval: str, months: list[str], symbols: list[str] | None = None,
+                     futures: str | None = None) -> dict:  # fmt: skip
+        """Totals over ``months`` for ``symbols`` (default: every pair, or every contract of ``futures``): ``{"rows",
+        "symbols", "per_symbol": {sym: {"rows", "first_open_time", "last_open_time", "months": [months with
+        rows]}}}``; pairs without rows are left out of per_symbol."""
         per_symbol = {}
-        for symbol in symbols if symbols is not None else [p.symbol for p in self.pairs]:
-            found = [(m, self.expected(symbol, interval, m)) for m in sorted(months)]
+        for symbol in symbols if symbols is not None else self._symbols(futures):
+            found = [(m, self.expected(symbol, interval, m, futures)) for m in sorted(months)]
             found = [(m, e) for m, e in found if e["rows"]]
             if found:
                 per_symbol[symbol] = {
@@ -660,6 +1003,48 @@ class Market:
                 }
         total = sum(s["rows"] for s in per_symbol.values())
         return {"rows": total, "symbols": len(per_symbol), "per_symbol": per_symbol}
+
+    def funding_expected(self, symbol: str, month: str, futures: str) -> dict:
+        """Ground truth of a month's funding archive, what a correct download holds: ``{"rows", "funding_times"
+        (settlement instants, ms), "calc_times" (as published, ms), "interval_hours", "rates" (floats)}``, the lists
+        in file order. rows == 0 when the archive is not published: the current month, a quarterly contract, a month
+        outside the contract's life."""
+        published = self.is_published(symbol, FUNDING, month, futures)
+        rows = self.funding_rows(symbol, month, futures) if published else []
+        return {"rows": len(rows), "funding_times": [r[0] for r in rows], "calc_times": [r[1] for r in rows],
+                "interval_hours": [r[2] for r in rows], "rates": [float(r[3]) for r in rows]}  # fmt: skip
+
+    def funding_ground_truth(self, months: list[str], futures: str, symbols: list[str] | None = None) -> dict:
+        """Funding totals over ``months`` for ``symbols`` (default: every contract of ``futures``): ``{"rows",
+        "symbols", "per_symbol": {sym: {"rows", "first_funding_time", "last_funding_time", "months"}}}``; contracts
+        without funding rows (quarterlies, months not published) are left out of per_symbol."""
+        per_symbol = {}
+        for symbol in symbols if symbols is not None else self._symbols(futures):
+            found = [(m, self.funding_expected(symbol, m, futures)) for m in sorted(months)]
+            found = [(m, e) for m, e in found if e["rows"]]
+            if found:
+                per_symbol[symbol] = {
+                    "rows": sum(e["rows"] for _, e in found),
+                    "first_funding_time": found[0][1]["funding_times"][0],
+                    "last_funding_time": found[-1][1]["funding_times"][-1],
+                    "months": [m for m, _ in found],
+                }
+        return {"rows": sum(s["rows"] for s in per_symbol.values()), "symbols": len(per_symbol),
+                "per_symbol": per_symbol}  # fmt: skip
+
+    def contract_sets(self, futures: str) -> dict[str, set[str]]:
+        """Which contracts of ``futures`` are which: ``perpetual`` and ``delivery`` (quarterly) by kind; ``listed``:
+        with a monthly klines folder in the bucket listing; ``delisted``: delisted or delivered by ``today`` (in the
+        listing, absent from exchangeInfo); ``pending``: onboard after ``today`` (in exchangeInfo only)."""
+        contracts = [c for c in self.contracts if c.futures == futures]
+        today = _day_ms(self.today)
+        return {
+            "perpetual": {c.symbol for c in contracts if c.perpetual},
+            "delivery": {c.symbol for c in contracts if not c.perpetual},
+            "listed": {c.symbol for c in contracts if self.has_folder(c.symbol, "monthly", futures=futures)},
+            "delisted": {c.symbol for c in contracts if c.end_ms is not None and c.end_ms <= today},
+            "pending": {c.symbol for c in contracts if c.listed > self.today},
+        }
 
     # --- REST API payloads -------------------------------------------------------------------------------------------
     def listed_pairs(self) -> list[PairSpec]:
@@ -721,6 +1106,54 @@ class Market:
             })  # fmt: skip
         return out
 
+    def futures_exchange_info(self, futures: str) -> dict:
+        """``/fapi/v1/exchangeInfo`` (um) or ``/dapi/v1/exchangeInfo`` (cm): the contracts neither delisted nor
+        delivered by ``today``, PENDING_TRADING before their onboard day; contractType PERPETUAL, or CURRENT_QUARTER /
+        NEXT_QUARTER by delivery within a pair. COIN-M names the status ``contractStatus`` and adds ``contractSize``,
+        as Binance does."""
+        today = _day_ms(self.today)
+        live = [c for c in self.contracts if c.futures == futures and (c.end_ms is None or c.end_ms > today)]
+        quarters: dict[str, list[str]] = {}
+        for c in sorted((c for c in live if not c.perpetual), key=lambda c: c.delivery_ms):
+            quarters.setdefault(c.pair, []).append(c.symbol)
+        symbols = []
+        for c in live:
+            decimals = _contract_profile(c)[1].decimals
+            tick = f"{10**-decimals:.{decimals}f}"
+            kind = "PERPETUAL" if c.perpetual else ("CURRENT_QUARTER", "NEXT_QUARTER")[
+                min(quarters[c.pair].index(c.symbol), 1)]  # fmt: skip
+            entry = {
+                "symbol": c.symbol, "pair": c.pair, "contractType": kind,
+                "deliveryDate": c.delivery_ms or PERPETUAL_DELIVERY_MS, "onboardDate": _day_ms(c.listed),
+                "status" if futures == "um" else "contractStatus":
+                    "PENDING_TRADING" if c.listed > self.today else c.status,
+                "baseAsset": c.base, "quoteAsset": c.quote, "marginAsset": c.quote if futures == "um" else c.base,
+                "pricePrecision": decimals, "quantityPrecision": 3 if futures == "um" else 0,
+                "baseAssetPrecision": 8, "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": [],
+                "triggerProtect": "0.0500", "liquidationFee": "0.012500", "marketTakeBound": "0.05",
+                "filters": [{"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "4529764", "tickSize": tick}],
+                "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
+                               "TRAILING_STOP_MARKET"],
+                "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+            }  # fmt: skip
+            if futures == "cm":
+                entry["contractSize"] = c.contract_size
+            symbols.append(entry)
+        payload = {
+            "timezone": "UTC",
+            "serverTime": self.server_time(),
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+            ],
+            "exchangeFilters": [],
+            "symbols": symbols,
+        }
+        if futures == "um":
+            payload["assets"] = [{"asset": a, "marginAvailable": True, "autoAssetExchange": "-10000"}
+                                 for a in ("USDT", "USDC", "BTC")]  # fmt: skip
+        return payload
+
 
 # --- faults ----------------------------------------------------------------------------------------------------------
 def _selected(seed: str, path: str, fraction: float) -> bool:
@@ -745,7 +1178,8 @@ class Faults:
     """Failures to inject, deterministic (paths picked by a hash of path and rule) and thread-safe.
 
     Transient ones fire once per distinct request path (path with query string); persistent ones until
-    ``clear()``. Kinds are "zip", "checksum", "listing" and "api".
+    ``clear()``. Kinds are "zip", "checksum", "listing" and "api" (spot's API and the futures' fapi/dapi). The path
+    rules apply to futures archives as to spot's; the per-archive ones name a contract's with ``futures="um"``/"cm".
     """
 
     def __init__(self) -> None:
@@ -757,33 +1191,36 @@ class Faults:
         with self._lock:
             self._once: list[_OnceRule] = []
             self._always: list[tuple[str, int, int | None, tuple[str, ...] | None]] = []
-            self.checksum_mismatches: set[tuple[str, str, str]] = set()
-            self.corrupt_zips: set[tuple[str, str, str]] = set()
+            # archives by _archive_key
+            self.checksum_mismatches: set[tuple] = set()
+            self.corrupt_zips: set[tuple] = set()
             self.evil_names: list[str] = []
             self.geo_blocked = False
-            self.hostile_zips: dict[tuple[str, str, str], str] = {}
-            self.hostile_checksums: dict[tuple[str, str, str], str] = {}
+            self.hostile_zips: dict[tuple, str] = {}
+            self.hostile_checksums: dict[tuple, str] = {}
             self._stalls: list[tuple[str, float, tuple[str, ...] | None]] = []
 
     def geo_block(self) -> None:
-        """Every REST API request answers HTTP 451 with Binance's geo-block body; archives and listing still work."""
+        """Every REST API request (api, fapi and dapi) answers HTTP 451 with Binance's geo-block body; archives and
+        listing still work."""
         with self._lock:
             self.geo_blocked = True
 
-    def hostile_zip(self, symbol: str, interval: str, period: str, kind: str) -> None:
+    def hostile_zip(self, symbol: str, interval: str, period: str, kind: str, futures: str | None = None) -> None:
         """That archive is served as ``kind`` (one of HOSTILE_ZIPS), with a CHECKSUM (and listing size) that
         match the hostile bytes, so only the pipeline's own guards can refuse it."""
         if kind not in HOSTILE_ZIPS:
             raise ValueError(f"hostile zip {kind!r} is unknown; expected one of {HOSTILE_ZIPS}")
         with self._lock:
-            self.hostile_zips[(symbol, interval, period)] = kind
+            self.hostile_zips[_archive_key(symbol, interval, period, futures)] = kind
 
-    def hostile_checksum(self, symbol: str, interval: str, period: str, kind: str) -> None:
+    def hostile_checksum(self, symbol: str, interval: str, period: str, kind: str,
+                         futures: str | None = None) -> None:  # fmt: skip
         """That archive's CHECKSUM is ``malformed`` (not ``<64 hex>  <name>``) or names ``other_name``."""
         if kind not in HOSTILE_CHECKSUMS:
             raise ValueError(f"hostile checksum {kind!r} is unknown; expected one of {HOSTILE_CHECKSUMS}")
         with self._lock:
-            self.hostile_checksums[(symbol, interval, period)] = kind
+            self.hostile_checksums[_archive_key(symbol, interval, period, futures)] = kind
 
     def stall(self, path_substring: str, seconds: float, kinds: tuple[str, ...] | None = None) -> None:
         """Every request (of ``kinds``, default all) whose path contains ``path_substring`` waits ``seconds`` before
@@ -819,15 +1256,15 @@ class Faults:
         with self._lock:
             self._always.append((path_substring, status, retry_after, None if kinds is None else tuple(kinds)))
 
-    def checksum_mismatch(self, symbol: str, interval: str, period: str) -> None:
+    def checksum_mismatch(self, symbol: str, interval: str, period: str, futures: str | None = None) -> None:
         """That archive's CHECKSUM names a wrong hash (the zip itself is fine)."""
         with self._lock:
-            self.checksum_mismatches.add((symbol, interval, period))
+            self.checksum_mismatches.add(_archive_key(symbol, interval, period, futures))
 
-    def corrupt_zip(self, symbol: str, interval: str, period: str) -> None:
+    def corrupt_zip(self, symbol: str, interval: str, period: str, futures: str | None = None) -> None:
         """That zip is truncated at origin and its CHECKSUM (and listing size) match the truncated bytes."""
         with self._lock:
-            self.corrupt_zips.add((symbol, interval, period))
+            self.corrupt_zips.add(_archive_key(symbol, interval, period, futures))
 
     def evil_listing(self, names: list[str]) -> None:
         """Extra folders ``data/spot/monthly/klines/<name>/`` in the bucket listing (no files under them)."""
@@ -937,17 +1374,18 @@ def _kind(path: str) -> str:
         return "checksum" if path.endswith(".CHECKSUM") else "zip" if path.endswith(".zip") else "other"
     if path.rstrip("/") == "/bucket":
         return "listing"
-    return "api" if path.startswith("/api/") else "other"
+    return "api" if path.startswith(("/api/", "/fapi/", "/dapi/")) else "other"
 
 
 class StandIn:
-    """A real HTTP server on ``host`` standing in for data.binance.vision, its S3 listing and api.binance.com.
+    """A real HTTP server on ``host`` standing in for data.binance.vision, its S3 listing, api.binance.com, and the
+    futures APIs fapi.binance.com and dapi.binance.com (``fapi_url``, ``dapi_url``: all on the one port).
 
     ``page_size``: entries (keys + folders) per listing page. ``latency``: seconds slept before each answer (settable
     at any time). Control routes (not counted in stats, never faulted): ``GET /_standin/stats``,
     ``POST /_standin/reset_stats``, ``POST /_standin/faults`` (see ``Faults.configure``), ``POST /_standin/publish``
     ``{"through": "YYYY-MM"}``, ``POST /_standin/today`` ``{"day": "YYYY-MM-DD"}``, ``POST /_standin/replace``
-    ``{"symbol", "interval", "period"}``.
+    ``{"symbol", "interval", "period"[, "futures"]}``.
     """
 
     def __init__(self, market: Market | None = None, *, host: str = "127.0.0.1", port: int = 0, page_size: int = 1000,
@@ -999,6 +1437,16 @@ class StandIn:
     def api_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def fapi_url(self) -> str:
+        """The USD-M futures API (``/fapi/v1/exchangeInfo``)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def dapi_url(self) -> str:
+        """The COIN-M futures API (``/dapi/v1/exchangeInfo``)."""
+        return f"http://{self.host}:{self.port}"
+
     def env(self) -> dict[str, str]:
         return {"BINANCE_DATA_URL": self.data_url, "BINANCE_LISTING_URL": self.listing_url,
                 "BINANCE_API_URL": self.api_url}  # fmt: skip
@@ -1016,9 +1464,9 @@ class StandIn:
             self._stats = {"requests": 0, "by_kind": dict.fromkeys(KINDS, 0), "zip_bytes": 0, "by_path": {},
                            "listing_prefixes": {}}  # fmt: skip
 
-    def replace_archive(self, symbol: str, interval: str, period: str) -> None:
+    def replace_archive(self, symbol: str, interval: str, period: str, futures: str | None = None) -> None:
         """Binance re-publishes the archive: its content and CHECKSUM change."""
-        self.market.republish(symbol, interval, period)
+        self.market.republish(symbol, interval, period, futures)
 
     def publish_monthly(self, through: str) -> None:
         self.market.published_monthly_through = through
@@ -1061,6 +1509,8 @@ class StandIn:
             answer = _json(self.market.exchange_info())
         elif path == "/api/v3/ticker/24hr":
             answer = _json(self.market.tickers_24h())
+        elif path in (EXCHANGE_INFO_PATHS["um"], EXCHANGE_INFO_PATHS["cm"]):
+            answer = _json(self.market.futures_exchange_info("um" if path.startswith("/fapi/") else "cm"))
         elif kind == "api":
             answer = _json({"code": -1100, "msg": f"unknown endpoint {path}"}, 404)
         else:
@@ -1068,10 +1518,20 @@ class StandIn:
         cut = answer.status == 200 and kind != "other" and self.faults.cut_body(kind, target)
         return answer, cut
 
-    def _parse_archive_path(self, path: str) -> tuple[str, str, str, bool] | None:
-        """(symbol, interval, period, is_checksum) of a well-formed archive path, else None."""
+    def _parse_archive_path(self, path: str) -> tuple[str, str, str, bool, str | None] | None:
+        """(symbol, interval, period, is_checksum, futures) of a well-formed archive path, else None: spot's
+        ``/data/spot/{frequency}/klines/{SYM}/{interval}/{name}``, a contract's
+        ``/data/futures/{um|cm}/{frequency}/klines/{SYM}/{interval}/{name}`` or its funding's
+        ``/data/futures/{um|cm}/{frequency}/fundingRate/{SYM}/{name}`` (interval FUNDING)."""
         parts = path.split("/")
-        if len(parts) != 8 or parts[1:3] != ["data", "spot"] or parts[4] != "klines":
+        futures = parts[3] if len(parts) > 3 and parts[1:3] == ["data", "futures"] and parts[3] in FUTURES else None
+        if futures is not None:
+            parts = parts[:2] + parts[3:]  # the market's level in place of spot's
+            if len(parts) == 7 and parts[4] == FUNDING:
+                parts = [*parts[:6], FUNDING, parts[6]]
+        elif parts[1:3] != ["data", "spot"]:
+            return None
+        if len(parts) != 8 or parts[4] not in ("klines", FUNDING) or (parts[4] == FUNDING) != (parts[6] == FUNDING):
             return None
         frequency, symbol, interval, name = parts[3], parts[5], parts[6], parts[7]
         checksum = name.endswith(".zip.CHECKSUM")
@@ -1084,35 +1544,38 @@ class StandIn:
             date.fromisoformat(period if length == 10 else f"{period}-01")
         except ValueError:
             return None
-        return symbol, interval, period, checksum
+        return symbol, interval, period, checksum, futures
 
-    def served_zip(self, symbol: str, interval: str, period: str) -> bytes | None:
+    def served_zip(self, symbol: str, interval: str, period: str, futures: str | None = None) -> bytes | None:
         """The zip bytes as served, ``corrupt_zip`` and ``hostile_zip`` applied."""
-        body = self.market.archive_zip(symbol, interval, period)
-        if body is not None and (symbol, interval, period) in self.faults.corrupt_zips:
+        key = _archive_key(symbol, interval, period, futures)
+        body = self.market.archive_zip(symbol, interval, period, futures)
+        if body is not None and key in self.faults.corrupt_zips:
             body = body[: len(body) * 2 // 3]
-        hostile = self.faults.hostile_zips.get((symbol, interval, period))
+        hostile = self.faults.hostile_zips.get(key)
         if body is not None and hostile:
             body = _hostile_zip(
-                hostile, f"{symbol}-{interval}-{period}", self.market.archive_csv(symbol, interval, period)
+                hostile, f"{symbol}-{interval}-{period}", self.market.archive_csv(symbol, interval, period, futures)
             )
         return body
 
-    def _served_digest(self, symbol: str, interval: str, period: str) -> tuple[str, str, int] | None:
-        key = (symbol, interval, period)
+    def _served_digest(self, symbol: str, interval: str, period: str,
+                       futures: str | None = None) -> tuple[str, str, int] | None:  # fmt: skip
+        key = _archive_key(symbol, interval, period, futures)
         if key in self.faults.corrupt_zips or key in self.faults.hostile_zips:
-            body = self.served_zip(symbol, interval, period)
+            body = self.served_zip(symbol, interval, period, futures)
             return body and (hashlib.sha256(body).hexdigest(), hashlib.md5(body).hexdigest(), len(body))
-        return self.market.archive_digest(symbol, interval, period)
+        return self.market.archive_digest(symbol, interval, period, futures)
 
-    def _checksum_body(self, symbol: str, interval: str, period: str) -> bytes | None:
-        digest = self._served_digest(symbol, interval, period)
+    def _checksum_body(self, symbol: str, interval: str, period: str, futures: str | None = None) -> bytes | None:
+        digest = self._served_digest(symbol, interval, period, futures)
         if digest is None:
             return None
         sha = digest[0]
-        if (symbol, interval, period) in self.faults.checksum_mismatches:
+        key = _archive_key(symbol, interval, period, futures)
+        if key in self.faults.checksum_mismatches:
             sha = hashlib.sha256(f"stale {sha}".encode()).hexdigest()
-        hostile = self.faults.hostile_checksums.get((symbol, interval, period))
+        hostile = self.faults.hostile_checksums.get(key)
         if hostile == "malformed":
             return f"{sha[:40]} {symbol}-{interval}-{period}".encode()
         if hostile == "other_name":
@@ -1122,8 +1585,8 @@ class StandIn:
     def _archive(self, path: str) -> _Answer:
         parsed = self._parse_archive_path(path)
         if parsed is not None:
-            symbol, interval, period, checksum = parsed
-            body = (self._checksum_body if checksum else self.served_zip)(symbol, interval, period)
+            symbol, interval, period, checksum, futures = parsed
+            body = (self._checksum_body if checksum else self.served_zip)(symbol, interval, period, futures)
             if body is not None:
                 return _Answer(200, body, "text/plain" if checksum else "application/zip")
         return _no_such_key(path.lstrip("/"))
@@ -1135,7 +1598,9 @@ class StandIn:
         if folder == "":
             return [("data/", False)]
         if folder == "data/":
-            return [("data/spot/", False)]
+            return [("data/futures/", False), ("data/spot/", False)]
+        if folder.startswith("data/futures/"):
+            return self._futures_children(folder)
         if folder == "data/spot/":
             return [("data/spot/daily/", False), ("data/spot/monthly/", False)]
         if len(parts) == 3:
@@ -1155,6 +1620,39 @@ class StandIn:
         interval = parts[5]
         keys = []
         for period in self.market.periods(symbol, interval, frequency):
+            name = f"{folder}{symbol}-{interval}-{period}.zip"
+            keys += [(name, True), (name + ".CHECKSUM", True)]
+        return sorted(keys)
+
+    def _futures_children(self, folder: str) -> list[tuple[str, bool]]:
+        """``_children`` below ``data/futures/``: {um,cm}/{daily,monthly}/klines/{SYM}/{interval}/ and
+        {um,cm}/monthly/fundingRate/{SYM}/ (no daily funding)."""
+        parts = folder.split("/")[:-1]  # data, futures, market, frequency, dataset, symbol, interval
+        if len(parts) == 2:
+            return [(f"{folder}{f}/", False) for f in sorted(FUTURES)]
+        futures = parts[2]
+        if futures not in FUTURES:
+            return []
+        if len(parts) == 3:
+            return [(folder + "daily/", False), (folder + "monthly/", False)]
+        frequency = parts[3]
+        if len(parts) == 4:
+            return [(folder + FUNDING + "/", False)] * (frequency == "monthly") + [(folder + "klines/", False)]
+        dataset = parts[4]
+        interval = FUNDING if dataset == FUNDING else None
+        contracts = [c for c in self.market.contracts if c.futures == futures]
+        if len(parts) == 5:  # -> contract folders
+            return sorted((f"{folder}{c.symbol}/", False) for c in contracts
+                          if self.market.has_folder(c.symbol, frequency, interval, futures))  # fmt: skip
+        symbol = parts[5]
+        if symbol not in {c.symbol for c in contracts}:
+            return []
+        if len(parts) == 6 and dataset == "klines":  # one contract -> interval folders
+            return sorted((f"{folder}{i}/", False) for i in self.market.listing_intervals
+                          if self.market.has_folder(symbol, frequency, i, futures))  # fmt: skip
+        interval = FUNDING if dataset == FUNDING else parts[6]
+        keys = []
+        for period in self.market.periods(symbol, interval, frequency, futures):
             name = f"{folder}{symbol}-{interval}-{period}.zip"
             keys += [(name, True), (name + ".CHECKSUM", True)]
         return sorted(keys)
@@ -1207,14 +1705,14 @@ class StandIn:
         return _Answer(200, "".join(xml).encode())
 
     def _contents(self, key: str) -> str:
-        symbol, interval, period, checksum = self._parse_archive_path("/" + key)
-        body = self._checksum_body(symbol, interval, period) if checksum else None
+        symbol, interval, period, checksum, futures = self._parse_archive_path("/" + key)
+        body = self._checksum_body(symbol, interval, period, futures) if checksum else None
         if checksum:
             md5, size = hashlib.md5(body).hexdigest(), len(body)
         else:
-            _, md5, size = self._served_digest(symbol, interval, period)
+            _, md5, size = self._served_digest(symbol, interval, period, futures)
         _, end = _period_range(period)
-        revision = self.market.revisions.get((symbol, interval, period), 0)
+        revision = self.market.revisions.get(_archive_key(symbol, interval, period, futures), 0)
         modified = datetime.fromtimestamp(end / 1000 + 6 * 3600 + revision * DAY_MS / 1000, UTC)
         return (f"<Contents><Key>{escape(key)}</Key><LastModified>{modified:%Y-%m-%dT%H:%M:%S.000Z}</LastModified>"
                 f'<ETag>"{md5}"</ETag><Size>{size}</Size><StorageClass>STANDARD</StorageClass></Contents>')  # fmt: skip
@@ -1236,7 +1734,7 @@ class StandIn:
             elif path == "/_standin/today":
                 self.set_today(payload["day"])
             elif path == "/_standin/replace":
-                self.replace_archive(payload["symbol"], payload["interval"], payload["period"])
+                self.replace_archive(payload["symbol"], payload["interval"], payload["period"], payload.get("futures"))
             else:
                 return _json({"error": f"unknown control route {path}"}, 404)
         except (ValueError, KeyError, TypeError) as exc:

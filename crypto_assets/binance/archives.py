@@ -1,4 +1,9 @@
-"""Binance archive names and URLs, CHECKSUM files, and safe reading of the one CSV inside an archive zip."""
+"""Binance archive names and URLs, CHECKSUM files, and safe reading of the one CSV inside an archive zip.
+
+Three markets publish klines, each under its own folder of the data host: spot (``data/spot``), USD-M futures
+(``data/futures/um``) and COIN-M futures (``data/futures/cm``); the futures also publish monthly funding-rate
+archives (``data/futures/{um,cm}/monthly/fundingRate/``).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,11 @@ import re
 import struct
 import zipfile
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
-MARKET_PATH = "data/spot"
+FUNDING_RATE = "fundingRate"  # a funding archive's dataset folder, and where a kline archive's name has its interval
 # The largest CSV member we accept: a 1s month is ~2.7M rows of ~120 bytes (~330 MB); anything far beyond is a bomb.
 MAX_MEMBER_BYTES = 1 << 30
 _CHECKSUM_RE = re.compile(r"^([0-9a-f]{64}) [ *]?(\S+)\s*$")
@@ -19,25 +25,78 @@ class ArchiveError(ValueError):
     """An archive or its CHECKSUM is not what Binance publishes; the message names the file."""
 
 
+class MarketType(StrEnum):
+    """Binance's kline markets, as ``CRYPTO_MARKETS`` names them: ``spot``; ``um``, USD-M futures (contracts quoted
+    and margined in USDT or USDC); ``cm``, COIN-M futures (quoted in USD, margined in the coin, traded in contracts)."""
+
+    SPOT = "spot"
+    UM = "um"
+    CM = "cm"
+
+    @classmethod
+    def named(cls, name: str) -> MarketType:
+        """The market called ``name``; ValueError naming the allowed names otherwise."""
+        try:
+            return cls(name.strip().lower())
+        except ValueError:
+            raise ValueError(f"market {name!r} is unknown; expected one of {', '.join(m.value for m in cls)}") from None
+
+    @property
+    def is_futures(self) -> bool:
+        return self is not MarketType.SPOT
+
+    @property
+    def data_path(self) -> str:
+        """The market's folder below the data host: ``data/spot``, ``data/futures/um`` or ``data/futures/cm``."""
+        return "data/spot" if self is MarketType.SPOT else f"data/futures/{self.value}"
+
+
 def archive_name(symbol: str, interval: str, period: str) -> str:
     """``BTCUSDT-4h-2025-01.zip`` (monthly, period YYYY-MM) or ``BTCUSDT-4h-2025-01-31.zip`` (daily)."""
     return f"{symbol}-{interval}-{period}.zip"
 
 
-def archive_path(symbol: str, interval: str, period: str) -> str:
-    """Path of an archive below the data host, e.g. ``data/spot/monthly/klines/BTCUSDT/4h/BTCUSDT-4h-2025-01.zip``."""
+def archive_path(symbol: str, interval: str, period: str, market: MarketType = MarketType.SPOT) -> str:
+    """Path of a kline archive below the data host, e.g. ``data/spot/monthly/klines/BTCUSDT/4h/BTCUSDT-4h-2025-01.zip``
+    or ``data/futures/cm/daily/klines/BTCUSD_PERP/1h/BTCUSD_PERP-1h-2025-01-31.zip``."""
     frequency = "monthly" if len(period) == 7 else "daily"
-    return f"{MARKET_PATH}/{frequency}/klines/{symbol}/{interval}/{archive_name(symbol, interval, period)}"
+    name = archive_name(symbol, interval, period)
+    return f"{MarketType(market).data_path}/{frequency}/klines/{symbol}/{interval}/{name}"
 
 
-def monthly_prefix(symbol: str | None = None, interval: str | None = None) -> str:
-    """Listing prefix of the monthly kline folders: all pairs, one pair, or one pair's interval."""
-    parts = [f"{MARKET_PATH}/monthly/klines/"]
+def monthly_prefix(symbol: str | None = None, interval: str | None = None,
+                   market: MarketType = MarketType.SPOT) -> str:  # fmt: skip
+    """Listing prefix of a market's monthly kline folders: all symbols, one symbol, or one symbol's interval."""
+    parts = [f"{MarketType(market).data_path}/monthly/klines/"]
     if symbol:
         parts.append(f"{symbol}/")
         if interval:
             parts.append(f"{interval}/")
     return "".join(parts)
+
+
+def funding_archive_name(symbol: str, month: str) -> str:
+    """``BTCUSDT-fundingRate-2025-01.zip``: one contract's funding rates of one month."""
+    return archive_name(symbol, FUNDING_RATE, month)
+
+
+def funding_prefix(market: MarketType, symbol: str | None = None) -> str:
+    """Listing prefix of a futures market's funding folders (one per perpetual ever listed), or of one contract's."""
+    market = MarketType(market)
+    if not market.is_futures:
+        raise ValueError(f"funding rates: market {market.value!r} has none; expected um or cm")
+    return f"{market.data_path}/monthly/{FUNDING_RATE}/" + (f"{symbol}/" if symbol else "")
+
+
+def funding_archive_path(symbol: str, month: str, market: MarketType) -> str:
+    """``data/futures/um/monthly/fundingRate/BTCUSDT/BTCUSDT-fundingRate-2025-01.zip``.
+
+    Binance publishes funding rates monthly only, once the month has ended (there is no daily funding archive): a
+    daily ``month`` raises ValueError, as does spot."""
+    if len(month) != 7:
+        raise ValueError(f"funding archive of {symbol} for {month!r}: Binance publishes funding rates monthly only; "
+                         "expected a month YYYY-MM")  # fmt: skip
+    return funding_prefix(market, symbol) + funding_archive_name(symbol, month)
 
 
 def parse_checksum(text: str, expected_name: str) -> str:
@@ -61,7 +120,7 @@ def open_member(zip_path: Path, name: str | None = None) -> tuple[zipfile.ZipFil
     try:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise ArchiveError(f"{name} is not a readable zip ({exc}); expected a Binance kline archive") from None
+        raise ArchiveError(f"{name} is not a readable zip ({exc}); expected a Binance archive") from None
     try:
         members = archive.infolist()
         names = [m.filename for m in members]
@@ -128,6 +187,6 @@ def verify_zip(zip_path: Path, name: str | None = None) -> None:
             while chunk := stream.read(64 << 10):
                 size += len(chunk)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise ArchiveError(f"{name} is corrupt ({exc}); expected a readable Binance kline archive") from None
+        raise ArchiveError(f"{name} is corrupt ({exc}); expected a readable Binance archive") from None
     if size == 0:  # Binance publishes an archive only for a period with candles
         raise ArchiveError(f"{name} holds an empty CSV; expected at least one kline row")

@@ -280,8 +280,11 @@ class BinanceClient:
         return [o for objects, _ in self.list_pages(prefix) for o in objects]
 
     # --- REST API ----------------------------------------------------------------------------------------------------
-    def exchange_info(self) -> dict:
-        return self._json(f"{self.api_url}/api/v3/exchangeInfo", dict)
+    def exchange_info(self, url: str | None = None) -> dict:
+        """An exchangeInfo JSON object: spot's ``{api_url}/api/v3/exchangeInfo`` by default, or the one at ``url``
+        (a futures market's ``{fapi}/fapi/v1/exchangeInfo``, ``{dapi}/dapi/v1/exchangeInfo``). A 451 raises
+        GeoBlockedError, like any REST call here."""
+        return self._json(url or f"{self.api_url}/api/v3/exchangeInfo", dict)
 
     def tickers_24h(self) -> list[dict]:
         return self._json(f"{self.api_url}/api/v3/ticker/24hr", list)
