@@ -422,6 +422,23 @@ def _intraday_day(spec: PairSpec, interval: str, day: int) -> list[str]:
     return _candle_lines(spec, profile, bounds, prices, rng.random, step)
 
 
+
+def _lines_at(times, interval: str, long_line, day_lines) -> list[tuple[int, str]]:
+    """(open_time, CSV line) per time: ``long_line(t)`` for 1d and longer candles; intraday ones from
+    ``day_lines(day)``, the whole day's lines made once per day."""
+    if interval not in DAILY_INTERVALS or interval == "1d":
+        return [(t, long_line(t)) for t in times]
+    days: dict[int, list[str]] = {}
+    dur = INTERVAL_MS[interval]
+    out = []
+    for t in times:
+        day = t // DAY_MS
+        if day not in days:
+            days[day] = day_lines(day)
+        out.append((t, days[day][(t - day * DAY_MS) // dur]))
+    return out
+
+
 def _long_line(spec: PairSpec, interval: str, open_ms: int) -> str:
     """One candle of 1d, 3d, 1w or 1mo: from the day anchors at its open and close."""
     profile = _profile(spec)
@@ -735,33 +752,15 @@ class Market:
             start, end = _period_range(period)
             return [(t, line) for t, line in self._real_lines(symbol, interval, month) if start <= t < end]
         spec = self.pair(symbol)
-        times = list(self.open_times(symbol, interval, *_period_range(period)))
-        if interval not in DAILY_INTERVALS or interval == "1d":
-            return [(t, _long_line(spec, interval, t)) for t in times]
-        days: dict[int, list[str]] = {}
-        dur = INTERVAL_MS[interval]
-        out = []
-        for t in times:
-            day = t // DAY_MS
-            if day not in days:
-                days[day] = _intraday_day(spec, interval, day)
-            out.append((t, days[day][(t - day * DAY_MS) // dur]))
-        return out
+        times = self.open_times(symbol, interval, *_period_range(period))
+        return _lines_at(times, interval, lambda t: _long_line(spec, interval, t),
+                         lambda day: _intraday_day(spec, interval, day))  # fmt: skip
 
     def _contract_candles(self, spec: ContractSpec, interval: str, period: str) -> list[tuple[int, str]]:
         """``_clean_lines`` of a futures contract."""
-        times = list(self.open_times(spec.symbol, interval, *_period_range(period), spec.futures))
-        if interval not in DAILY_INTERVALS or interval == "1d":
-            return [(t, _contract_long_line(spec, interval, t)) for t in times]
-        days: dict[int, list[str]] = {}
-        dur = INTERVAL_MS[interval]
-        out = []
-        for t in times:
-            day = t // DAY_MS
-            if day not in days:
-                days[day] = _contract_day(spec, interval, day)
-            out.append((t, days[day][(t - day * DAY_MS) // dur]))
-        return out
+        times = self.open_times(spec.symbol, interval, *_period_range(period), spec.futures)
+        return _lines_at(times, interval, lambda t: _contract_long_line(spec, interval, t),
+                         lambda day: _contract_day(spec, interval, day))  # fmt: skip
 
     def funding_rows(self, symbol: str, month: str, futures: str) -> list[tuple[int, int, int, str]]:
         """(settlement instant ms, calc_time ms, interval hours, rate text) of a perpetual's settlements in ``month``,
