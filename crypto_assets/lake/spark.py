@@ -23,16 +23,14 @@ MAX_RECORDS_PER_FILE = 5_000_000
 # files (tens of KB for 4h candles), so a low cost packs hundreds of them into a few tasks instead of one per ~32.
 OPEN_COST_BYTES = 128 * 1024
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
-# The driver (in local mode also the executor) heap and collector. Measured with the benchmark (scenario C, 50 pairs
-# x 3 months of 1m candles): 2g and the default G1 peaked at 2.66 GB of JVM RSS; 768m with the serial collector at
-# 1.37 GB; 512m with Parquet's vectored reads off (below) at 0.87 GB; 480m (Spark needs 450m) at 0.83 GB, as fast
-# (parquet_candles 67 s vs 71 s at 512m). Spark's execution memory is then ~98 MB instead of ~117 MB; a month that
-# does not fit spills to disk either way. 640m plus C1-only compilation made parquet_candles 6x slower, so it is not
-# used. Raise it for a big cluster driver or very fine intervals: CRYPTO_SPARK_CONF='{"spark.driver.memory": "2g"}'.
+# The driver's heap (in local mode also the executor's, and the Connect server's): the smallest Spark accepts (it
+# needs 450m), so run process plus JVM stay under 1 GB on a small machine, with the serial collector (G1 and a larger
+# heap more than doubled the JVM's resident memory for no speed). A month that does not fit in execution memory
+# spills to disk. Raise it for a big cluster driver or very fine intervals:
+# CRYPTO_SPARK_CONF='{"spark.driver.memory": "2g"}'.
 DRIVER_MEMORY = "480m"
-# The heap starts small and grows only while less than 10% of it is free after a collection (the JVM's default
-# start is 1/64 of the machine's memory, and it grows at 40%): with the writer's 32 MB row groups
-# (``parquet.WRITE_OPTIONS``), scenario C's server JVM peaked at 807 MB instead of 960, as fast.
+# The heap starts small and grows only while under 10% of it is free after a collection: the JVM's defaults (start at
+# 1/64 of the machine's memory, grow at 40% free) made it resident at its maximum whatever a run needed.
 _JVM_OPTIONS = "-Duser.timezone=UTC -XX:+UseSerialGC -Xms64m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20"
 
 
@@ -89,6 +87,8 @@ def build_session(conf: dict[str, str], class_archive: ClassArchive | None = Non
     prepare_environment(conf.get("spark.master", "local[*]"))
     if not os.environ.get("SPARK_REMOTE"):
         os.environ.pop("SPARK_REMOTE", None)  # pyspark takes a present but empty SPARK_REMOTE for Connect mode
+    # pyspark has no public way to ask whether this process already runs a driver JVM, nor for that JVM's pid (which
+    # the class-data archive needs to know when its dump is complete): these two private attributes, here only.
     if SparkContext._gateway is None:  # this call starts the driver JVM
         # glibc gives every busy thread of the JVM its own malloc arena; two are plenty for a driver whose memory is
         # on the heap, and keep ~30 MB of native fragments out of its peak (read by the JVM at its start only).
