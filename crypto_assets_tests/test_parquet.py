@@ -231,6 +231,30 @@ def test_distinct_count_from_sorted_neighbours_equals_count_distinct(spark):
     assert rows == {"a": (4, 4), "b": (1, 1), "c": (1, 1)}
 
 
+def test_month_summary_finds_gaps_across_bitmap_buckets_duplicates_and_off_grid_rows(spark, tmp_path):
+    """A month of 1m candles for one pair (44,640 slots, two of Spark's 32,768-slot bitmap buckets) with a 6-minute
+    gap across the bucket boundary, a 3-minute gap, a repeated row and a row 30 s off the grid."""
+    from crypto_assets.lake.summary import summarize_months
+
+    march, minute = 1_740_787_200_000, 60_000  # 2025-03-01 00:00 UTC
+    boundary = 886 * 32768 + 1  # the first slot (epoch minute) of a bucket; 19,329 minutes into March
+    gap_a = [(boundary - 3 + i) * minute for i in range(6)]  # 2025-03-14 10:06 .. 10:11
+    gap_b = [march + (100 + i) * minute for i in range(3)]  # 01:40 .. 01:42
+    times = [march + i * minute for i in range(44_640) if march + i * minute not in set(gap_a + gap_b)]
+    times += [march + 5 * minute, march + 7 * minute + 30_000]  # a repeat; an open time 30 s off the grid
+    rows = [(t * 1000, "XUSDT", 1.0, 2.0, 0.5, 1.5, 10.0, 15.0, 3, 4.0, 5.0) for t in times]
+    schema = ("timestamp_us long, symbol string, open double, high double, low double, close double, volume double, "
+              "quote_volume double, trades long, taker_buy_base double, taker_buy_quote double")  # fmt: skip
+    layout = Layout.at(tmp_path, "1m")
+    frame = spark.createDataFrame(rows, schema).selectExpr("timestamp_micros(timestamp_us) AS timestamp", "*")
+    frame.drop("timestamp_us").write.parquet(str(layout.parquet_dir(Month(2025, 3))))
+
+    figures = summarize_months(spark, layout, [Month(2025, 3)])[Month(2025, 3)].per_symbol["XUSDT"]
+    assert (figures.rows, figures.distinct_times, figures.off_grid, figures.missing_candles) == (44_633, 44_632, 1, 9)
+    assert (figures.first_open_time, figures.last_open_time) == (march, march + 44_639 * minute)
+    assert figures.gaps == [(gap_a[0], gap_a[-1], 6), (gap_b[0], gap_b[-1], 3)]
+
+
 @pytest.mark.parametrize(
     "bad_line",
     [
