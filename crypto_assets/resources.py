@@ -12,6 +12,7 @@ from pydantic import PrivateAttr
 from crypto_assets.binance.client import BACKOFF, CONNECT_TIMEOUT, READ_TIMEOUT, RETRIES, BinanceClient
 from crypto_assets.binance.universe import UniverseOptions
 from crypto_assets.lake.jvm_classes import ClassArchive
+from crypto_assets.lake.relocate import RelocationError, relocate_legacy_spot
 from crypto_assets.lake.spark import build_session, connect_session, spark_conf
 from crypto_assets.lake.spark_server import SparkServerError
 from crypto_assets.layout import Layout
@@ -64,7 +65,18 @@ class LakeResource(dg.ConfigurableResource):
 
     @property
     def layout(self) -> Layout:
+        """Spot's kline dataset; ``layout.for_market(m)`` and ``.funding`` give the others."""
         return Layout.at(self.data_dir, self.interval)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """A lake written before the market level is moved to its place (renames only) before any run reads it."""
+        try:
+            moved = relocate_legacy_spot(self.layout)
+        except RelocationError as exc:
+            raise dg.Failure(description=str(exc)) from None
+        if moved:
+            context.log.info("moved the spot lake under its market level (renames, nothing rewritten): "
+                             + ", ".join(moved))  # fmt: skip
 
 
 class UniverseResource(dg.ConfigurableResource):

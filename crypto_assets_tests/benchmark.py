@@ -802,7 +802,7 @@ class Bench:
                 from crypto_assets.layout import Layout
 
                 layout = Layout.at(data_dir, a.interval)
-                roots = {"parquet": layout.parquet_root, "csv": layout.root / "csv" / a.interval,
+                roots = {"parquet": layout.parquet_root, "csv": layout.root / "csv" / "spot" / a.interval,
                          "raw": layout.root / "raw" / "spot" / a.interval}  # fmt: skip
                 new_dirs = {"parquet": layout.parquet_dir(Month.parse(new)), "csv": layout.csv_dir(Month.parse(new)),
                             "raw": layout.raw_dir(Month.parse(new))}  # fmt: skip

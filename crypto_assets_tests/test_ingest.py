@@ -212,7 +212,7 @@ def test_output_is_identical_in_every_time_zone(standin, tmp_path, spark):
         for select in steps:
             done = subprocess.run([*cli, *select], env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
             assert done.returncode == 0, (zone, select, done.stderr[-3000:])
-    csvs = {z: {p.name: p.read_bytes() for p in (tmp_path / z / "csv/4h/2025-01").glob("*.csv.gz")} for z in ZONES}
+    csvs = {z: {p.name: p.read_bytes() for p in (tmp_path / z / "csv/spot/4h/2025-01").glob("*.csv.gz")} for z in ZONES}
     assert sorted(csvs["UTC"]) == ["BTCUSDT.csv.gz", "ETHUSDT.csv.gz", "KMDUSDT.csv.gz"]
     assert csvs["America/New_York"] == csvs["UTC"] and csvs["Asia/Kolkata"] == csvs["UTC"]
     first = gzip.decompress(csvs["UTC"]["BTCUSDT.csv.gz"]).splitlines()[1].split(b",")[0]
@@ -221,7 +221,7 @@ def test_output_is_identical_in_every_time_zone(standin, tmp_path, spark):
     from pyspark.sql import functions as F
 
     def rows(zone: str) -> list[tuple]:
-        frame = spark.read.parquet(str(tmp_path / zone / "parquet/4h"))
+        frame = spark.read.parquet(str(tmp_path / zone / "parquet/spot/klines/4h"))
         frame = frame.withColumn("timestamp", F.unix_millis("timestamp"))  # an instant, whatever the session zone
         return sorted(tuple(r) for r in frame.collect())
 

@@ -224,7 +224,7 @@ def test_parquet_equals_the_ground_truth(backfilled: UI, lake_spark):
     from pyspark.sql import functions as F
 
     market = backfilled.market
-    root = backfilled.data_dir / "parquet" / INTERVAL
+    root = backfilled.data_dir / "parquet" / "spot" / "klines" / INTERVAL
     assert sorted(p.name for p in (root / "year=2025").iterdir()) == ["month=1", "month=2", "month=3"]
     rows = lake_spark.read.parquet(str(root)).select(
         "symbol", F.unix_millis("timestamp").alias("t"), "year", "month"
@@ -248,7 +248,7 @@ def test_report_equals_the_ground_truth(backfilled: UI):
     market = backfilled.market
     everything = market.ground_truth(INTERVAL, MONTHS, SYMBOLS)
     series = truth_open_times(market, MONTHS)
-    folder = backfilled.data_dir / "reports" / INTERVAL
+    folder = backfilled.data_dir / "reports" / "spot" / "klines" / INTERVAL
     report = json.loads((folder / "dataset_report.json").read_text())
     assert (folder / "dataset_report.md").stat().st_size > 0 and (folder / "coverage.png").stat().st_size > 0
     assert report["interval"] == INTERVAL
@@ -334,7 +334,7 @@ def test_sigint_mid_spark_run_leaves_nothing_behind(ui: UI):
     # runs is let finish and tried again, so that the stop below always lands while a run's JVM is working.
     for _attempt in range(4):
         # dataset_report only starts Spark for months it has not summarized yet: forget them so both runs need it.
-        shutil.rmtree(ui.data_dir / "reports" / INTERVAL / "months", ignore_errors=True)
+        shutil.rmtree(ui.data_dir / "reports" / "spot" / "klines" / INTERVAL / "months", ignore_errors=True)
         first, second = dev.launch_run(["dataset_report"]), dev.launch_run(["dataset_report"])
         deadline = time.monotonic() + 180
         while not (jvms := [p for p in processes_with_env(dev.marker) if "java" in p.cmdline.split(" ")[0]]):
@@ -427,7 +427,7 @@ def test_demo_is_synthetic_runs_offline_and_stops_on_sigterm(tmp_path):
         market = Market.synthetic(24, "2025-01", "2025-02")  # the demo's market (fixed seed)
         universe = json.loads((data / "universe" / "pair_universe.json").read_text())
         assert sorted(p["symbol"] for p in universe["pairs"]) == sorted(p.symbol for p in market.pairs)
-        csv = json.loads((data / "csv" / INTERVAL / "2025-02" / "_manifest.json").read_text())["pairs"]
+        csv = json.loads((data / "csv" / "spot" / INTERVAL / "2025-02" / "_manifest.json").read_text())["pairs"]
         expected = {p.symbol: market.expected(p.symbol, INTERVAL, "2025-02")["rows"] for p in market.pairs}
         assert sum(expected.values()) > 0
         assert {s: e["rows"] for s, e in csv.items() if e["rows"]} == {s: n for s, n in expected.items() if n}

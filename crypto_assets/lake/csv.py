@@ -2,12 +2,14 @@
 
 A Binance archive is a zip whose one member is raw deflate data. A gzip file is the same deflate data between a
 10-byte header and a trailer holding the CRC-32 and size the zip already records. So each pair's month becomes
-``csv/{interval}/{YYYY-MM}/{SYMBOL}.csv.gz``: a gzip member holding the header line, then each source archive's
+``csv/{market}/{interval}/{YYYY-MM}/{SYMBOL}.csv.gz``: a gzip member holding the header line (the columns' names
+for the market, see ``binance.klines.kline_columns``), then each source archive's
 member copied as it is (one for a monthly archive, one per day for daily ones), which gzip readers (Spark's
 included) read as one CSV. That costs a copy of the compressed bytes instead of inflating, re-writing and
 re-compressing every row, and the layer takes the zips' size on disk. While copying, every member is inflated once
 to count its data lines and to check its CRC-32 against the zip's: the count is what parquet_candles must account
-for, row by row.
+for, row by row. Futures archives from 2022 on start with Binance's own header line, which stays in its member: it
+is not counted, and parquet_candles skips it.
 
 A pair's file is rebuilt only when its source archives changed (their sha256 differs from the one recorded in the
 CSV manifest); files of pairs that no longer have data that month are removed, so the folder mirrors the month.
@@ -21,8 +23,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from crypto_assets.binance.archives import ArchiveError, read_deflated_member
-from crypto_assets.binance.klines import KLINE_HEADER, count_data_lines
+from crypto_assets.binance.archives import ArchiveError, MarketType, read_deflated_member
+from crypto_assets.binance.klines import count_data_lines, kline_columns
 from crypto_assets.files import replacing
 from crypto_assets.lake.leftovers import remove_dead_temp_files
 from crypto_assets.lake.manifest import read_json, write_json
@@ -33,7 +35,9 @@ from crypto_assets.months import Month
 # Bump when the files' shape changes: entries of another format are rebuilt from the archives on disk.
 CSV_FORMAT = "gzip-members-1"
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, OS unknown
-_HEADER_MEMBER = gzip.compress(f"{KLINE_HEADER}\n".encode(), compresslevel=9, mtime=0)
+_HEADER_MEMBERS = {
+    m: gzip.compress(f"{','.join(kline_columns(m))}\n".encode(), compresslevel=9, mtime=0) for m in MarketType
+}
 # zlib releases the GIL while inflating and files are written meanwhile: a few threads keep two cores busy.
 WORKERS = 4
 
@@ -58,7 +62,7 @@ def read_csv_manifest(layout: Layout, month: Month) -> dict[str, dict]:
 
 
 def normalize_month(layout: Layout, month: Month) -> NormalizeResult:
-    """Bring ``csv/{interval}/{month}/`` in line with the raw manifest of ``month``.
+    """Bring ``csv/{market}/{interval}/{month}/`` in line with the raw manifest of ``month``.
 
     Raises ArchiveError naming the archive when one cannot be read; files already written stay valid."""
     started = time.perf_counter()
@@ -112,9 +116,10 @@ def _size(path) -> int | None:
 
 def _write_pair(layout: Layout, month: Month, entry: PairMonth) -> dict:
     """Write the pair's ``.csv.gz`` atomically: the header member, then each archive's member re-wrapped."""
-    rows, crc_ok, size = 0, True, len(_HEADER_MEMBER)
+    header = _HEADER_MEMBERS[layout.market]
+    rows, crc_ok, size = 0, True, len(header)
     with replacing(layout.csv_file(month, entry.symbol)) as temp, open(temp, "wb") as f:
-        f.write(_HEADER_MEMBER)
+        f.write(header)
         for file in entry.files:
             member = read_deflated_member(layout.raw_file(month, file.name), file.name)
             try:

@@ -1,4 +1,5 @@
-"""Normalized CSV months -> Snappy Parquet under ``parquet/{interval}/year=Y/month=M/``, with Spark, incrementally.
+"""Normalized CSV months -> Snappy Parquet under ``parquet/{market}/klines/{interval}/year=Y/month=M/``, with Spark,
+incrementally.
 
 One call writes any number of months in one SparkSession: Binance's kline rows are parsed, typed and checked here,
 once, and each month replaces exactly its folder ``year=Y/month=M``, leaving every other month's files untouched.
@@ -28,7 +29,8 @@ from typing import TYPE_CHECKING
 
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
-from crypto_assets.binance.klines import KLINE_COLUMNS, KLINE_HEADER, MICROS_FROM
+from crypto_assets.binance.archives import MarketType
+from crypto_assets.binance.klines import FUTURES_HEADER, MICROS_FROM, kline_columns
 from crypto_assets.lake import markers, swap
 from crypto_assets.lake.csv import read_csv_manifest
 from crypto_assets.lake.raw import read_manifest
@@ -46,31 +48,55 @@ ONE_JOB_CSV_BYTES = 160 << 20
 _GUARD = "normalized CSV check failed"
 
 _KLINE_TYPES = {"open_time": LongType(), "close_time": LongType(), "trades": LongType(), "ignore": StringType()}
-CSV_SCHEMA = StructType([StructField(name, _KLINE_TYPES.get(name, DoubleType())) for name in KLINE_COLUMNS])
-"""The normalized CSV: Binance's kline columns as published, column by column."""
-CSV_HEADER = KLINE_HEADER
-"""The header line every normalized CSV starts with."""
 
-PARQUET_COLUMNS: list[tuple[str, str]] = [
-    ("timestamp", "timestamp"),  # candle open instant, UTC (Parquet TIMESTAMP_MICROS, adjusted to UTC)
-    ("symbol", "string"),
-    *((name, "double") for name in ("open", "high", "low", "close", "volume", "quote_volume")),
-    ("trades", "long"),
-    ("taker_buy_base", "double"),
-    ("taker_buy_quote", "double"),
-    ("year", "int"),  # partition column: UTC year of timestamp
-    ("month", "int"),  # partition column: UTC month (1-12) of timestamp
-]
-"""(name, type) of every Parquet column, in order; ``year`` and ``month`` are the folder partition columns."""
 
-_DATA_COLUMNS = [name for name, _ in PARQUET_COLUMNS if name not in ("timestamp", "year", "month")]
-# Parquet writer options, given with each write so they hold on any Spark (a Connect server we did not start too).
-# Row groups of 32 MB instead of 128: the writer holds one per open file in the heap until it is full, up to 128 MB
-# for a month of 1m candles. No dictionary for the price and volume columns: their values hardly repeat within a row
-# group, so the writer filled a dictionary and then fell back to plain encoding anyway (the same bytes at 4h, 1% more
-# at 1m without it), a fifth of a 1m write's CPU. The symbol, trades and timestamps keep theirs.
-WRITE_OPTIONS = {"compression": "snappy", "parquet.block.size": str(32 << 20),
-                 **{f"parquet.enable.dictionary#{c}": "false" for c in _DATA_COLUMNS if c not in ("symbol", "trades")}}
+def csv_schema(market: MarketType = MarketType.SPOT) -> StructType:
+    """The normalized CSV of ``market``: Binance's 12 kline fields as published, named for what they hold."""
+    return StructType([StructField(name, _KLINE_TYPES.get(name, DoubleType())) for name in kline_columns(market)])
+
+
+def csv_header(market: MarketType = MarketType.SPOT) -> str:
+    """The header line every normalized CSV of ``market`` starts with."""
+    return ",".join(kline_columns(market))
+
+
+def parquet_columns(market: MarketType = MarketType.SPOT) -> list[tuple[str, str]]:
+    """(name, type) of every Parquet column of ``market``'s klines, in order; ``year`` and ``month`` are the folder
+    partition columns. Spot and USD-M: ``volume`` and ``taker_buy_base`` in the base asset, ``quote_volume`` and
+    ``taker_buy_quote`` in the quote asset. COIN-M: ``volume`` and ``taker_buy_volume`` in contracts,
+    ``base_volume`` and ``taker_buy_base_volume`` in the base asset."""
+    kept = [f for f in csv_schema(market).fields if f.name not in ("open_time", "close_time", "ignore")]
+    return [
+        ("timestamp", "timestamp"),  # candle open instant, UTC (Parquet TIMESTAMP_MICROS, adjusted to UTC)
+        ("symbol", "string"),
+        *((f.name, "long" if isinstance(f.dataType, LongType) else "double") for f in kept),
+        ("year", "int"),  # partition column: UTC year of timestamp
+        ("month", "int"),  # partition column: UTC month (1-12) of timestamp
+    ]
+
+
+def data_columns(market: MarketType = MarketType.SPOT) -> list[str]:
+    """The Parquet columns of ``market`` that come from a CSV field: all but timestamp, symbol, year and month."""
+    return [name for name, _ in parquet_columns(market) if name not in ("timestamp", "symbol", "year", "month")]
+
+
+def write_options(market: MarketType = MarketType.SPOT) -> dict[str, str]:
+    """Parquet writer options, given with each write so they hold on any Spark (a Connect server we did not start too).
+
+    Row groups of 32 MB instead of 128: the writer holds one per open file in the heap until it is full, up to 128 MB
+    for a month of 1m candles. No dictionary for the price and volume columns: their values hardly repeat within a
+    row group, so the writer filled a dictionary and then fell back to plain encoding anyway (the same bytes at 4h, 1%
+    more at 1m without it), a fifth of a 1m write's CPU. The symbol, trades and timestamps keep theirs."""
+    return {"compression": "snappy", "parquet.block.size": str(32 << 20),
+            **{f"parquet.enable.dictionary#{c}": "false" for c in data_columns(market) if c != "trades"}}  # fmt: skip
+
+
+CSV_SCHEMA = csv_schema()
+"""Spot's normalized CSV (see ``csv_schema``)."""
+CSV_HEADER = csv_header()
+"""The header line every normalized spot CSV starts with."""
+PARQUET_COLUMNS = parquet_columns()
+"""Spot's Parquet columns (see ``parquet_columns``)."""
 
 
 class MalformedCsvError(ValueError):
@@ -107,7 +133,7 @@ class MonthWrite:
 def write_months(
     spark: Callable[[], SparkSession], layout: Layout, months: Iterable[Month], *, force: bool = False
 ) -> dict[Month, MonthWrite]:
-    """Bring ``parquet/{interval}/year=Y/month=M/`` in line with the normalized CSVs of each month, in one Spark job.
+    """Bring ``parquet/{market}/klines/{interval}/year=Y/month=M/`` in line with the normalized CSVs of each month, in one Spark job.
 
     ``spark`` is called for a session only if some month needs writing. A month is skipped when its marker records
     the fingerprint of its current CSV manifest (symbols, source sha256, rows) and its Parquet files exist; ``force``
@@ -189,7 +215,7 @@ def _write_one_job(session: SparkSession, layout: Layout, months: list[Month], d
     # Leading with the partition columns keeps this sort: Spark's planned write would otherwise add its own sort by
     # (year, month) and drop ours as redundant.
     frame = frame.repartition("year", "month").sortWithinPartitions("year", "month", "symbol", "timestamp")
-    writer = frame.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").options(**WRITE_OPTIONS)
+    writer = frame.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").options(**write_options(layout.market))
     return _guarded(lambda: writer.partitionBy("year", "month").parquet(str(swap.staging_root(layout.parquet_root))))
 
 
@@ -202,7 +228,8 @@ def _write_by_month(session: SparkSession, layout: Layout, months: list[Month], 
         if drop_exact_duplicates:
             frame = frame.dropDuplicates()
         target = staging / layout.parquet_dir(month).relative_to(layout.parquet_root)
-        return _guarded(lambda: frame.write.mode("overwrite").options(**WRITE_OPTIONS).parquet(str(target)))
+        options = write_options(layout.market)
+        return _guarded(lambda: frame.write.mode("overwrite").options(**options).parquet(str(target)))
 
     # A few month jobs at once, so one job's fixed costs overlap another's tasks.
     with ThreadPoolExecutor(min(CONCURRENT_MONTHS, len(months)) or 1) as pool:
@@ -244,7 +271,7 @@ def _read_csv(session: SparkSession, layout: Layout, months: list[Month]) -> Dat
 
     A row that does not have Binance's 12 kline fields (their number, a value that does not parse, an empty one) or
     opens a candle outside its folder's month fails the write, naming the file and quoting the row; a header line
-    other than ``CSV_HEADER`` fails as a row does. Open times of 16 digits are microseconds (spot, 2025 on).
+    other than the market's (``csv_header``, and Binance's own futures header line) fails as a row does. Open times of 16 digits are microseconds (spot, 2025 on).
 
     The symbol is the file's name up to its first dot. The month of a row is its folder's: a constant when one month
     is read (cutting it out of each row's full path cost a fifth of a 1m write), else cut out of the path (one scan
@@ -253,19 +280,21 @@ def _read_csv(session: SparkSession, layout: Layout, months: list[Month]) -> Dat
 
     # The folders, not globs: Spark resolves a glob file by file (2-3 s for a month of 600 pairs), and it skips the
     # "_" manifest and "." temporary files in a folder by itself.
+    schema, header = csv_schema(layout.market), csv_header(layout.market)
     lines = session.read.text([str(layout.csv_dir(m)) for m in months])
-    lines = lines.where((F.col("value") != CSV_HEADER) & (F.col("value") != ""))
+    skipped = [header, ""] + ([FUTURES_HEADER] if layout.market.is_futures else [])
+    lines = lines.where(~F.col("value").isin(*skipped))
     parts = F.split("value", ",", -1)
     values = {}
-    for i, f in enumerate(CSV_SCHEMA.fields):
+    for i, f in enumerate(schema.fields):
         if f.name not in ("close_time", "ignore"):  # not kept; the field count is checked below
             values[f.name] = F.try_element_at(parts, F.lit(i + 1)).try_cast(f.dataType).alias(f.name)
-    misfit = reduce(or_, [F.size(parts) != len(CSV_SCHEMA.fields), *(v.isNull() for v in values.values())])
+    misfit = reduce(or_, [F.size(parts) != len(schema.fields), *(v.isNull() for v in values.values())])
     name, path = F.col("_metadata.file_name").alias("name"), F.col("_metadata.file_path").alias("path")
     rows = lines.select(*values.values(), misfit.alias("misfit"), "value", name, path)
     if len(months) == 1:
         folder, year, month = F.lit(str(months[0])), F.lit(months[0].year), F.lit(months[0].month)
-    else:  # csv/{interval}/{YYYY-MM}/{SYMBOL}.csv.gz: the folder is the path's last-but-one part
+    else:  # csv/{market}/{interval}/{YYYY-MM}/{SYMBOL}.csv.gz: the folder is the path's last-but-one part
         folder = F.substring(F.substring_index("path", "/", -2), 1, 7)
         year = F.substring(folder, 1, 4).try_cast("int")  # not a YYYY-MM folder: NULL, the row fails below
         month = F.substring(folder, 6, 2).try_cast("int")
@@ -274,7 +303,7 @@ def _read_csv(session: SparkSession, layout: Layout, months: list[Month]) -> Dat
     open_day = F.date_from_unix_date((open_ms / MS_PER_DAY).cast("long").cast("int"))
     in_folder_month = (F.year(open_day) == year) & (F.month(open_day) == month)
     misfit_row = _fail(f"{_GUARD}: %s: row '%s' does not fit Binance's kline columns; expected 12 comma-separated "
-                       f"fields {CSV_HEADER} ({CSV_SCHEMA.simpleString()})", "path", "value")  # fmt: skip
+                       f"fields {header} ({schema.simpleString()})", "path", "value")  # fmt: skip
     wrong_month = _fail(f"{_GUARD}: %s: open_time %s (UTC day %s) is not in the folder's month %s (row '%s')",
                         "path", "open_time", open_day, folder, "value")  # fmt: skip
     # The guards sit on the timestamp, a column every write keeps: Spark does not compute a column nobody reads.
@@ -282,7 +311,7 @@ def _read_csv(session: SparkSession, layout: Layout, months: list[Month]) -> Dat
     return rows.select(
         timestamp.otherwise(F.timestamp_millis(open_ms)).alias("timestamp"),
         F.substring_index("name", ".", 1).alias("symbol"),
-        *_DATA_COLUMNS[1:],
+        *data_columns(layout.market),
         year.alias("year"),
         month.alias("month"),
     )

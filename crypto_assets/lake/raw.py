@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from pathlib import Path
 
-from crypto_assets.binance.archives import ArchiveError, archive_name, archive_path, monthly_prefix
+from crypto_assets.binance.archives import ArchiveError, MarketType, archive_name, archive_path, monthly_prefix
 from crypto_assets.binance.client import BinanceClient, BinanceHTTPError
 from crypto_assets.binance.listing import ListedObject
 from crypto_assets.lake.leftovers import remove_dead_temp_files
@@ -241,7 +241,7 @@ def _confirm_all_absent(client: BinanceClient, layout: Layout, month: Month, ent
     listed, unreadable = [], None
     for symbol in symbols:
         try:
-            key = _listed_key(client, symbol, interval, month)
+            key = _listed_key(client, symbol, interval, month, layout.market)
         except (BinanceHTTPError, ValueError, OSError) as exc:
             unreadable = unreadable or str(exc)
             continue
@@ -249,13 +249,13 @@ def _confirm_all_absent(client: BinanceClient, layout: Layout, month: Month, ent
             stats.add(requests=1)
         if key is not None:
             listed.append((symbol, key))
-    urls = ", ".join(client.url(archive_path(s, interval, str(month))) for s in symbols[:_QUOTED])
+    urls = ", ".join(client.url(archive_path(s, interval, str(month), layout.market)) for s in symbols[:_QUOTED])
     if listed:
         for symbol, key in listed:
             entries[symbol] = PairMonth(symbol, FAILED, error=(
                 f"{key} is in the bucket listing ({client.listing_url}) but {client.url(key)} answered 404, like "
                 f"every archive of {month} asked from {client.data_url}; check BINANCE_DATA_URL "
-                "(expected the host serving data/spot/...)"))  # fmt: skip
+                f"(expected the host serving {layout.market.data_path}/...)"))  # fmt: skip
             stats.add(files_failed=1, files_absent=-1)
     elif unreadable is not None:
         for symbol in entries:
@@ -266,11 +266,11 @@ def _confirm_all_absent(client: BinanceClient, layout: Layout, month: Month, ent
         stats.add(files_failed=len(entries), files_absent=-len(entries))
 
 
-def _listed_key(client: BinanceClient, symbol: str, interval: str, month: Month) -> str | None:
+def _listed_key(client: BinanceClient, symbol: str, interval: str, month: Month, market: MarketType) -> str | None:
     """The key of the pair's monthly archive of ``month`` in the bucket listing, else of its first daily archive,
     else None (the listing shows none)."""
-    for prefix in (archive_path(symbol, interval, str(month)),
-                   archive_path(symbol, interval, f"{month}-01").rsplit("-", 1)[0] + "-"):  # fmt: skip
+    for prefix in (archive_path(symbol, interval, str(month), market),
+                   archive_path(symbol, interval, f"{month}-01", market).rsplit("-", 1)[0] + "-"):  # fmt: skip
         if prefix.endswith("-") and interval not in DAILY_INTERVALS:
             break
         for objects, _ in client.list_pages(prefix):
@@ -309,7 +309,7 @@ def _list_monthly(client: BinanceClient, layout: Layout, symbol: str, months: li
     on, stopping after the last month's); None when there is no usable listing (failed, or no key at all), so
     that the pair's CHECKSUMs are fetched one by one and a failure is never taken for "no archive"."""
     interval = layout.interval
-    folder = monthly_prefix(symbol, interval)
+    folder = monthly_prefix(symbol, interval, layout.market)
     first, last = archive_name(symbol, interval, str(min(months))), archive_name(symbol, interval, str(max(months)))
     prefix = folder + os.path.commonprefix([first, last])
     end = folder + last + ".CHECKSUM"
@@ -392,7 +392,7 @@ def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbo
         if listing is None or keys is not None:
             file = _monthly_file(client, layout, month, symbol, stats, keys, previous)
             if file is None and keys is not None:
-                raise _listed_but_missing(client, archive_path(symbol, interval, period))
+                raise _listed_but_missing(client, archive_path(symbol, interval, period, layout.market))
             if file is not None:
                 if has_daily:
                     _remove_daily_files(layout, month, symbol)
@@ -401,10 +401,10 @@ def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbo
         days = _published_days(client, layout, month, symbol, stats) if interval in DAILY_INTERVALS else []
         files = []
         for day in days:
-            day_sha = client.fetch_checksum(archive_path(symbol, interval, day))
+            day_sha = client.fetch_checksum(archive_path(symbol, interval, day, layout.market))
             stats.add(requests=1)
             if day_sha is None:  # the listing showed it
-                raise _listed_but_missing(client, archive_path(symbol, interval, day))
+                raise _listed_but_missing(client, archive_path(symbol, interval, day, layout.market))
             files.append(_ensure_file(client, layout, month, symbol, day, day_sha, stats))
         if not files:
             stats.add(files_absent=1)
@@ -419,7 +419,8 @@ def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbo
 def _listed_but_missing(client: BinanceClient, path: str) -> BinanceHTTPError:
     return BinanceHTTPError(
         f"{path.rsplit('/', 1)[-1]} is in the bucket listing ({client.listing_url}) but GET "
-        f"{client.url(path)}.CHECKSUM answered 404; check BINANCE_DATA_URL (expected the host serving data/spot/...)"
+        f"{client.url(path)}.CHECKSUM answered 404; check BINANCE_DATA_URL (expected the host serving "
+        f"{path.split('/monthly/')[0].split('/daily/')[0]}/...)"
     )
 
 
@@ -434,7 +435,7 @@ def _monthly_file(client: BinanceClient, layout: Layout, month: Month, symbol: s
         stats.add(checksums_unchanged=1)
         sha, etag = recorded.sha256, listed_etag
     else:
-        checksum = client.checksum(archive_path(symbol, layout.interval, period))
+        checksum = client.checksum(archive_path(symbol, layout.interval, period, layout.market))
         stats.add(requests=1)
         if checksum is None:
             return None
@@ -454,7 +455,7 @@ def _ensure_file(client: BinanceClient, layout: Layout, month: Month, symbol: st
         if _sha256_file(dest) == sha:
             stats.add(files_skipped_cached=1)
             return ArchiveFile(name, sha, size, checksum_etag)
-    download = client.download_verified(archive_path(symbol, layout.interval, period), dest, sha)
+    download = client.download_verified(archive_path(symbol, layout.interval, period, layout.market), dest, sha)
     stats.add(bytes_downloaded=download.bytes, requests=1)
     return ArchiveFile(name, sha, download.bytes, checksum_etag)
 
@@ -462,7 +463,7 @@ def _ensure_file(client: BinanceClient, layout: Layout, month: Month, symbol: st
 def _published_days(client: BinanceClient, layout: Layout, month: Month, symbol: str, stats: FetchStats) -> list[str]:
     """Days of ``month`` with a daily archive for the pair, from one listing of ``...-YYYY-MM-`` keys."""
     interval = layout.interval
-    prefix = archive_path(symbol, interval, f"{month}-01").rsplit("-", 1)[0] + "-"
+    prefix = archive_path(symbol, interval, f"{month}-01", layout.market).rsplit("-", 1)[0] + "-"
     keys = [o.key for o in client.list_objects(prefix)]
     stats.add(requests=1)
     suffix = ".zip"

@@ -51,7 +51,7 @@ class ReportFiles:
 
 
 def refresh_report(spark: Callable[[], SparkSession], layout: Layout) -> tuple[dict, list[Month]]:
-    """The report over every month present in ``parquet/{interval}/``, and the months whose partial figures had to
+    """The report over every month present in ``parquet/{dataset}/``, and the months whose partial figures had to
     be computed (new or changed since the cached ones). ``spark`` is called for a session only if there are any."""
     started = time.perf_counter()
     months = lake_months(layout)

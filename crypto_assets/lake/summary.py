@@ -13,6 +13,8 @@ from functools import reduce
 from operator import or_
 from typing import TYPE_CHECKING, Any
 
+from crypto_assets.binance.archives import MarketType
+from crypto_assets.binance.klines import kline_columns
 from crypto_assets.lake.markers import parquet_files
 from crypto_assets.layout import Layout
 from crypto_assets.months import INTERVAL_MS, MS_PER_DAY, Month
@@ -22,7 +24,8 @@ if TYPE_CHECKING:
 
 MAX_GAPS_PER_SYMBOL = 20
 _WEEK_ORIGIN_MS = 4 * MS_PER_DAY  # Binance's weekly candles open on Mondays; 1970-01-05 was the first one
-_NON_NEGATIVE = ("volume", "quote_volume", "trades", "taker_buy_base", "taker_buy_quote")
+# Volumes and trade counts, the kline fields after the prices, named as the market's Parquet columns.
+_NON_NEGATIVE = {m: tuple(c for c in kline_columns(m)[5:] if c not in ("close_time", "ignore")) for m in MarketType}
 
 
 @dataclass
@@ -120,7 +123,7 @@ def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Mon
         | (F.col("high") < F.greatest("open", "close"))
         | (F.col("low") > F.col("high"))
     )
-    negative = reduce(or_, [F.col(c) < 0 for c in _NON_NEGATIVE])
+    negative = reduce(or_, [F.col(c) < 0 for c in _NON_NEGATIVE[layout.market]])
     step = F.col("slot") - F.col("previous_slot")
     is_gap = step > 1
     # Sorted ascending: the most missing candles first, then the earliest.
