@@ -9,6 +9,7 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 from pydantic import PrivateAttr
 
+from crypto_assets.binance.archives import MarketType
 from crypto_assets.binance.client import BACKOFF, CONNECT_TIMEOUT, READ_TIMEOUT, RETRIES, BinanceClient
 from crypto_assets.binance.universe import UniverseOptions
 from crypto_assets.lake.jvm_classes import ClassArchive
@@ -31,6 +32,8 @@ class BinanceResource(dg.ConfigurableResource):
     data_url: str
     listing_url: str
     api_url: str
+    fapi_url: str = _DEFAULT.fapi_url
+    dapi_url: str = _DEFAULT.dapi_url
     download_workers: int = _DEFAULT.download_workers
     synthetic: bool = _DEFAULT.synthetic  # CRYPTO_DEMO: the URLs serve the local stand-in's made-up market
     retries: int = RETRIES
@@ -49,6 +52,10 @@ class BinanceResource(dg.ConfigurableResource):
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._client is not None:
             self._client.close()
+
+    def rest_url(self, market: MarketType) -> str:
+        """The REST host of ``market``: api (spot), fapi (USD-M) or dapi (COIN-M)."""
+        return {MarketType.SPOT: self.api_url, MarketType.UM: self.fapi_url, MarketType.CM: self.dapi_url}[market]
 
     @property
     def client(self) -> BinanceClient:
@@ -82,13 +89,14 @@ class LakeResource(dg.ConfigurableResource):
 class UniverseResource(dg.ConfigurableResource):
     """pair_universe's options for this deployment (CRYPTO_PAIR_MODE, CRYPTO_QUOTE, CRYPTO_TARGET_PAIRS,
     CRYPTO_SYMBOLS, CRYPTO_INCLUDE_LEVERAGED); a run's config may set its own mode, target, symbols and leveraged
-    tokens."""
+    tokens. The futures universes take the quote (USD-M) and CRYPTO_INCLUDE_DELIVERY."""
 
     mode: str = _DEFAULT.universe.mode
     quote: str = _DEFAULT.universe.quote
     target_pairs: int = _DEFAULT.universe.target_pairs
     symbols: list[str] = list(_DEFAULT.universe.symbols)
     include_leveraged: bool = _DEFAULT.universe.include_leveraged
+    include_delivery: bool = _DEFAULT.include_delivery  # futures: quarterly contracts too (CRYPTO_INCLUDE_DELIVERY)
 
     def options(self, **given: object) -> UniverseOptions:
         """These options with those ``given`` in their place; OptionError when the result is not allowed."""
@@ -144,6 +152,8 @@ def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableReso
             data_url=settings.data_url,
             listing_url=settings.listing_url,
             api_url=settings.api_url,
+            fapi_url=settings.fapi_url,
+            dapi_url=settings.dapi_url,
             download_workers=settings.download_workers,
             synthetic=settings.synthetic,
         ),
@@ -154,6 +164,7 @@ def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableReso
             target_pairs=universe.target_pairs,
             symbols=list(universe.symbols),
             include_leveraged=universe.include_leveraged,
+            include_delivery=settings.include_delivery,
         ),
         "spark": SparkResource(
             spark_config=spark_conf(settings.spark_master, settings.spark_conf),

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from crypto_assets.binance.archives import MarketType
 from crypto_assets.binance.client import CONNECTIONS
 from crypto_assets.binance.universe import OptionError, UniverseOptions
 from crypto_assets.months import INTERVALS, Month
@@ -31,6 +32,12 @@ class Settings:
     data_url: str = "https://data.binance.vision"
     listing_url: str = "https://s3-ap-northeast-1.amazonaws.com/data.binance.vision"
     api_url: str = "https://api.binance.com"
+    fapi_url: str = "https://fapi.binance.com"  # USD-M futures REST (exchangeInfo)
+    dapi_url: str = "https://dapi.binance.com"  # COIN-M futures REST (exchangeInfo)
+    # The markets the lake covers, in CRYPTO_MARKETS order: spot, um (USD-M futures), cm (COIN-M futures).
+    markets: tuple[MarketType, ...] = (MarketType.SPOT,)
+    # Quarterly (delivery) futures contracts too, not only perpetuals.
+    include_delivery: bool = False
     data_dir: str = "./data"
     interval: str = "4h"
     start_month: str = "2024-10"
@@ -58,6 +65,10 @@ class Settings:
             data_url=_url("BINANCE_DATA_URL", get("BINANCE_DATA_URL", d.data_url)),
             listing_url=_url("BINANCE_LISTING_URL", get("BINANCE_LISTING_URL", d.listing_url)),
             api_url=_url("BINANCE_API_URL", get("BINANCE_API_URL", d.api_url)),
+            fapi_url=_url("BINANCE_FAPI_URL", get("BINANCE_FAPI_URL", d.fapi_url)),
+            dapi_url=_url("BINANCE_DAPI_URL", get("BINANCE_DAPI_URL", d.dapi_url)),
+            markets=_markets("CRYPTO_MARKETS", get("CRYPTO_MARKETS", ",".join(d.markets))),
+            include_delivery=_bool("CRYPTO_INCLUDE_DELIVERY", get("CRYPTO_INCLUDE_DELIVERY", str(d.include_delivery))),
             data_dir=_local_dir("CRYPTO_DATA_DIR", get("CRYPTO_DATA_DIR", d.data_dir) or d.data_dir),
             interval=_choice("CRYPTO_INTERVAL", get("CRYPTO_INTERVAL", d.interval), INTERVALS),
             start_month=_month("CRYPTO_START_MONTH", get("CRYPTO_START_MONTH", d.start_month)),
@@ -94,6 +105,17 @@ def _universe(get: Callable[[str, str], str], default: UniverseOptions) -> Unive
         )
     except OptionError as exc:
         raise SettingsError(f"{v[exc.option]}={exc.value!r} {exc.expected}") from None
+
+
+def _markets(name: str, value: str) -> tuple[MarketType, ...]:
+    """A comma list of markets, each once, in the order given."""
+    names = [part.strip().lower() for part in value.split(",") if part.strip()]
+    allowed = ", ".join(m.value for m in MarketType)
+    unknown = [n for n in names if n not in {m.value for m in MarketType}]
+    if not names or unknown:
+        what = f"names unknown markets ({', '.join(unknown)})" if unknown else "names no market"
+        raise SettingsError(f"{name}={value!r} {what}; expected a comma list of: {allowed} (e.g. spot,um)")
+    return tuple(MarketType(n) for n in dict.fromkeys(names))
 
 
 def _local_dir(name: str, value: str) -> str:
