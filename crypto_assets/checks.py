@@ -31,7 +31,7 @@ _SEVERITY = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity
 
 
 def month_check_specs(
-    asset: str, partitions: dg.PartitionsDefinition, checks: dict[str, tuple[str, bool]]
+    asset: str | dg.AssetKey, partitions: dg.PartitionsDefinition, checks: dict[str, tuple[str, bool]]
 ) -> list[dg.AssetCheckSpec]:
     """Partitioned check specs for ``asset``: name -> (description, blocking)."""
     return [

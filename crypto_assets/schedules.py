@@ -13,10 +13,12 @@ import dagster as dg
 from crypto_assets.months import Month
 from crypto_assets.partitions import monthly
 
+_LAKE = dg.AssetSelection.assets("dataset_report").upstream()
 refresh_month = dg.define_asset_job(
     "refresh_month",
-    selection=dg.AssetSelection.assets("raw_monthly_klines", "normalized_csv", "parquet_candles", "dataset_report"),
-    description="One month through the whole chain, then the report.",
+    # Every monthly asset of every market (not the universes: the roots), then the report.
+    selection=_LAKE - _LAKE.roots(),
+    description="One month through every market's chain, then the report.",
 )
 
 

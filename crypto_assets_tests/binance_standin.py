@@ -1448,7 +1448,8 @@ class StandIn:
 
     def env(self) -> dict[str, str]:
         return {"BINANCE_DATA_URL": self.data_url, "BINANCE_LISTING_URL": self.listing_url,
-                "BINANCE_API_URL": self.api_url}  # fmt: skip
+                "BINANCE_API_URL": self.api_url, "BINANCE_FAPI_URL": self.fapi_url,
+                "BINANCE_DAPI_URL": self.dapi_url}  # fmt: skip
 
     # --- steering ----------------------------------------------------------------------------------------------------
     def stats(self) -> dict:

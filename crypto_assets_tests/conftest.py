@@ -144,7 +144,8 @@ def make_resources(standin: StandIn, data_dir, spark_resource=None, *, pair_mode
     universe = {"mode": pair_mode, "symbols": symbols}
     resources = {
         "binance": BinanceResource(data_url=standin.data_url, listing_url=standin.listing_url,
-                                   api_url=standin.api_url, download_workers=8),  # fmt: skip
+                                   api_url=standin.api_url, fapi_url=standin.fapi_url, dapi_url=standin.dapi_url,
+                                   download_workers=8),  # fmt: skip
         "lake": LakeResource(data_dir=str(data_dir), **lake),
         "universe": UniverseResource(**{k: v for k, v in universe.items() if v is not None}),
     }

@@ -50,7 +50,7 @@ def test_each_futures_market_has_its_klines_and_funding_datasets(tmp_path):
     assert funding.reports_dir == tmp_path / "reports/cm/funding"
     assert (um.dataset, funding.dataset) == ("um/klines/1h", "cm/funding")
     with pytest.raises(ValueError, match="'spot' has no funding rates; expected um or cm"):
-        Layout.at(tmp_path, "1h").funding
+        _ = Layout.at(tmp_path, "1h").funding
 
 
 def test_a_lake_from_before_the_market_level_is_moved_by_renames(tmp_path):

@@ -133,7 +133,8 @@ class MonthWrite:
 def write_months(
     spark: Callable[[], SparkSession], layout: Layout, months: Iterable[Month], *, force: bool = False
 ) -> dict[Month, MonthWrite]:
-    """Bring ``parquet/{market}/klines/{interval}/year=Y/month=M/`` in line with the normalized CSVs of each month, in one Spark job.
+    """Bring ``parquet/{market}/klines/{interval}/year=Y/month=M/`` in line with the normalized CSVs of each month, in
+    one Spark job.
 
     ``spark`` is called for a session only if some month needs writing. A month is skipped when its marker records
     the fingerprint of its current CSV manifest (symbols, source sha256, rows) and its Parquet files exist; ``force``
@@ -215,7 +216,8 @@ def _write_one_job(session: SparkSession, layout: Layout, months: list[Month], d
     # Leading with the partition columns keeps this sort: Spark's planned write would otherwise add its own sort by
     # (year, month) and drop ours as redundant.
     frame = frame.repartition("year", "month").sortWithinPartitions("year", "month", "symbol", "timestamp")
-    writer = frame.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").options(**write_options(layout.market))
+    options = write_options(layout.market)
+    writer = frame.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").options(**options)
     return _guarded(lambda: writer.partitionBy("year", "month").parquet(str(swap.staging_root(layout.parquet_root))))
 
 
@@ -271,7 +273,8 @@ def _read_csv(session: SparkSession, layout: Layout, months: list[Month]) -> Dat
 
     A row that does not have Binance's 12 kline fields (their number, a value that does not parse, an empty one) or
     opens a candle outside its folder's month fails the write, naming the file and quoting the row; a header line
-    other than the market's (``csv_header``, and Binance's own futures header line) fails as a row does. Open times of 16 digits are microseconds (spot, 2025 on).
+    other than the market's (``csv_header``, and Binance's own futures header line) fails as a row does. Open times of
+    16 digits are microseconds (spot, 2025 on).
 
     The symbol is the file's name up to its first dot. The month of a row is its folder's: a constant when one month
     is read (cutting it out of each row's full path cost a fifth of a 1m write), else cut out of the path (one scan

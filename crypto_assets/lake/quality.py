@@ -26,6 +26,15 @@ def discovered_live(fallback_used: bool, count: int) -> Outcome:
     )  # fmt: skip
 
 
+def contracts_found(market: str, count: int) -> Outcome:
+    """A futures universe with at least one contract: an empty one means the listing showed none of the market."""
+    return Outcome(
+        "contracts_found", count > 0, "ERROR",
+        f"{count} {market} contracts" if count else f"the bucket listing showed no {market} contract to ingest",
+        {"count": count},
+    )  # fmt: skip
+
+
 def archives_verified(entries: dict[str, PairMonth], verified: dict[str, bool]) -> Outcome:
     """Every ok archive matched its CHECKSUM when fetched and still does on disk; no pair failed."""
     failed = sorted(s for s, e in entries.items() if e.status == FAILED)
@@ -148,3 +157,17 @@ def report_totals_match(report: dict, month_rows: dict[str, int], parquet_symbol
         {"report_rows": report["total_rows"], "sum_of_month_rows": summed, "report_symbols": report["symbols"],
          "parquet_symbols": parquet_symbols},
     )  # fmt: skip
+
+
+def all_of(outcomes: dict[str, Outcome]) -> Outcome:
+    """One check's outcomes over several datasets (name -> outcome) as one: passed when every one did, the worst
+    severity of those that failed, and each dataset's figures under its name. One dataset: its outcome as it is."""
+    if len(outcomes) == 1:
+        return next(iter(outcomes.values()))
+    first = next(iter(outcomes.values()))
+    failed = {d: o for d, o in outcomes.items() if not o.passed}
+    severity = "ERROR" if any(o.severity == "ERROR" for o in failed.values()) else "WARN"
+    description = ("; ".join(f"{d}: {o.description}" for d, o in failed.items()) if failed else
+                   f"every dataset: {first.description}")  # fmt: skip
+    metadata = {f"{d} {key}": value for d, o in outcomes.items() for key, value in o.metadata.items()}
+    return Outcome(first.name, not failed, severity if failed else first.severity, description, metadata)

@@ -1,8 +1,9 @@
-"""dataset_report: what the Parquet lake of one interval holds, written as JSON, Markdown and a PNG coverage chart
-under ``reports/{interval}/``, at a cost that follows what changed.
+"""dataset_report: what each kline dataset of the lake holds (``{market}/klines/{interval}``), written as JSON,
+Markdown and a PNG coverage chart under ``reports/{dataset}/``, at a cost that follows what changed; and a summary
+over every dataset under ``reports/``.
 
 Spark computes partial figures per month from that month's Parquet folder only, and they are cached as
-``reports/{interval}/months/YYYY-MM.json``, keyed by a fingerprint of the month's Parquet (its ``_crypto_month.json``
+``reports/{dataset}/months/YYYY-MM.json``, keyed by a fingerprint of the month's Parquet (its ``_crypto_month.json``
 marker plus the names, sizes and mtimes of its ``.parquet`` files). A run recomputes only the months whose fingerprint
 changed or that are new - all of them in one Spark job - and starts no SparkSession when none did (parquet_candles
 computes the partials of the months it writes in its own session, so normally none did); months gone from
@@ -232,7 +233,7 @@ def combine_partials(layout: Layout, partials: list[dict]) -> dict:
         for symbol, start, end, missing in sorted(gaps, key=_gap_order)[:TOP_GAPS]
     ]  # fmt: skip
     report = {
-        "interval": layout.interval,
+        **_identity(layout),
         "total_rows": sum(m["rows"] for m in months),
         "symbols": len(per_symbol),
         "first_candle": min((p["first"] for p in per_symbol.values()), default=None),
@@ -261,6 +262,38 @@ def write_report(layout: Layout, report: dict) -> ReportFiles:
     return files
 
 
+def write_lake_report(layout: Layout, reports: dict[str, dict]) -> ReportFiles:
+    """``reports/dataset_report.{json,md}``: every dataset's totals side by side (``reports``: dataset -> report)."""
+    folder = layout.lake_reports_dir
+    summary = {d: {k: r[k] for k in _SUMMARY_KEYS if k in r} for d, r in reports.items()}
+    files = ReportFiles(folder / "dataset_report.json", folder / "dataset_report.md", folder / "coverage.png")
+    write_json(files.json, {"datasets": summary})
+    charts = "\n\n".join(f"### {d}\n\n![coverage]({d}/coverage.png)" for d in reports)
+    write_atomically(files.markdown, "\n\n".join(["# Dataset report: the lake", datasets_table(reports), charts]))
+    return files
+
+
+def datasets_table(reports: dict[str, dict]) -> str:
+    lines = ["| dataset | rows | symbols | months | first | last | missing | duplicates |",
+             "|---|---:|---:|---:|---|---|---:|---:|"]  # fmt: skip
+    for dataset, r in reports.items():
+        months = r["months"]
+        span = f"{months[0]['month']}..{months[-1]['month']}" if months else "none"
+        lines.append(f"| {dataset} | {r['total_rows']:,} | {r['symbols']} | {len(months)} ({span}) | "
+                     f"{r['first_candle'] or ''} | {r['last_candle'] or ''} | {r['missing_candles']:,} | "
+                     f"{r['duplicates']} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+_SUMMARY_KEYS = ("market", "dataset", "interval", "total_rows", "symbols", "first_candle", "last_candle", "duplicates",
+                 "missing_candles", "months")  # fmt: skip
+
+
+def _title(report: dict) -> str:
+    market = report.get("market", "spot")
+    return f"{report['interval']} candles" if market == "spot" else f"{market} futures {report['interval']} candles"
+
+
 def month_table(report: dict) -> str:
     lines = ["| month | rows | symbols | daily-sourced pairs |", "|---|---:|---:|---:|"]
     daily = report["daily_sourced_months"]
@@ -286,7 +319,7 @@ def to_markdown(report: dict) -> str:
             f"| {s} | {p['first']} | {p['last']} | {p['months_present']} | {p['rows']:,} | {p['missing_candles']} |"
         )
     return "\n\n".join([
-        f"# Dataset report: {report['interval']} candles",
+        f"# Dataset report: {_title(report)}",
         f"{report['total_rows']:,} rows, {report['symbols']} symbols, {report['first_candle']} .. "
         f"{report['last_candle']} UTC; {report['duplicates']} duplicate (symbol, timestamp) rows; "
         f"{report['missing_candles']:,} missing candles inside the pairs' own ranges.",
@@ -297,8 +330,12 @@ def to_markdown(report: dict) -> str:
     ])  # fmt: skip
 
 
+def _identity(layout: Layout) -> dict[str, str]:
+    return {"interval": layout.interval, "market": layout.market.value, "dataset": layout.dataset}
+
+
 def _empty_report(layout: Layout) -> dict:
-    return {"interval": layout.interval, "total_rows": 0, "symbols": 0, "first_candle": None, "last_candle": None,
+    return {**_identity(layout), "total_rows": 0, "symbols": 0, "first_candle": None, "last_candle": None,
             "months": [], "duplicates": 0, "missing_candles": 0, "largest_gaps": [], "daily_sourced_months": {},
             "per_symbol": {}, "seconds": 0.0, "_presence": []}  # fmt: skip
 
