@@ -16,6 +16,7 @@ from crypto_assets.assets.report import report_asset
 from crypto_assets.assets.universe import contract_universe_asset, pair_universe
 from crypto_assets.binance.archives import MarketType
 from crypto_assets.layout import Layout
+from crypto_assets.months import Month
 from crypto_assets_tests.conftest import make_resources, run_assets
 
 MONTHS = ["2025-04", "2025-05"]  # ALPACAUSDT is delisted on 2025-05-02, SYRUPUSDT onboards on 2025-05-14
@@ -171,3 +172,21 @@ def _served_row(market, symbol: str, month: str, futures: str) -> list[str]:
     text = text.decode() if isinstance(text, bytes) else text
     lines = [line for line in text.splitlines() if line and line[0].isdigit()]
     return lines[0].split(",")
+
+
+def test_the_current_month_of_futures_klines_comes_from_daily_archives(standin, market, tmp_path, spark_resource,
+                                                                        spark):
+    month = market.today[:7]  # not published as a monthly archive yet
+    resources = make_resources(standin, tmp_path, spark_resource)
+    assert run_assets([contract_universe_asset(MarketType.UM)], resources).success
+    result = run_assets(chain(MarketType.UM), resources, [month])
+    assert result.success
+    layout = Layout.at(tmp_path, "4h", "um")
+    raw = result.asset_materializations_for_node("um__raw_monthly_klines")[0].metadata
+    contracts = [c["symbol"] for c in json.loads(layout.universe_file.read_text())["contracts"]]
+    truth = {s: market.expected(s, "4h", month, futures="um")["open_times"] for s in contracts}
+    truth = {s: t for s, t in truth.items() if t}
+    assert truth and raw["pairs_daily_sourced"].value == len(truth)
+    got = times_by_symbol(spark, layout.parquet_root, [])
+    assert {s: [r[0] for r in rows] for s, rows in got.items()} == truth
+    assert all(p.name.count("-") == 4 for p in layout.raw_dir(Month.parse(month)).glob("*.zip"))  # SYM-4h-Y-M-D.zip
