@@ -190,3 +190,19 @@ def test_the_current_month_of_futures_klines_comes_from_daily_archives(standin, 
     got = times_by_symbol(spark, layout.parquet_root, [])
     assert {s: [r[0] for r in rows] for s, rows in got.items()} == truth
     assert all(p.name.count("-") == 4 for p in layout.raw_dir(Month.parse(month)).glob("*.zip"))  # SYM-4h-Y-M-D.zip
+
+
+def test_a_geo_blocked_exchange_info_leaves_the_contract_universe_intact_and_says_so(standin, tmp_path):
+    resources = make_resources(standin, tmp_path)
+    answered = run_assets([contract_universe_asset(MarketType.CM)], resources)
+    layout = Layout.at(tmp_path, "4h", "cm")
+    before = {c["symbol"] for c in json.loads(layout.universe_file.read_text())["contracts"]}
+    standin.faults.geo_block()
+    blocked = run_assets([contract_universe_asset(MarketType.CM)], resources)
+    assert answered.success and blocked.success
+    universe = json.loads(layout.universe_file.read_text())
+    assert {c["symbol"] for c in universe["contracts"]} == before and before
+    assert {c["status"] for c in universe["contracts"]} == {"unknown"}
+    meta = blocked.asset_materializations_for_node("cm__contract_universe")[0].metadata
+    assert meta["exchange_info"].value == "geo-blocked" and "451" in meta["status_note"].value
+    assert meta["count"].value == len(before)
