@@ -387,3 +387,42 @@ def test_every_time_zone_gives_the_same_parquet(standin, tmp_path, spark):
     assert min(r[0] for rows in (v for (m, _), v in here[UM].items() if m == "2025-03") for r in rows) == march_first
     for zone in ZONES:
         assert lake(zone) == here, zone
+
+
+_CONNECT_RUN = """
+import sys
+from datetime import date
+from crypto_assets.binance.client import BinanceClient
+from crypto_assets.lake.funding import fetch_funding_months, write_funding_months
+from crypto_assets.lake.spark import connect_session, spark_conf
+from crypto_assets.lake.universe import read_contract_universe
+from crypto_assets.layout import Layout
+from crypto_assets.months import Month
+
+data_url, listing_url, api_url, root, remote = sys.argv[1:6]
+client = BinanceClient(data_url, listing_url, api_url, backoff=0.01)
+layout = Layout.at(root, "4h", "um").funding
+months = [Month(2025, 2), Month(2025, 3)]
+fetch_funding_months(client, layout, months, read_contract_universe(layout).symbols, workers=4, today=date(2026, 1, 15))
+session = connect_session(remote, spark_conf("local[1]"))
+written = write_funding_months(lambda: session, layout, months)
+assert all(w.error is None and w.rows and w.summary.per_symbol for w in written.values()), written
+assert all(s.parquet_rows == s.rows for w in written.values() for s in w.summary.per_symbol.values())
+session.stop()
+"""
+
+
+@pytest.mark.slow
+def test_a_spark_connect_session_writes_the_same_parquet(standin, tmp_path, spark, spark_connect_server):
+    """The same write through a Spark Connect client (its own process: pyspark switches a process to Connect)."""
+    local, remote = (funding_layout(standin, tmp_path / name, UM) for name in ("local", "connect"))
+    fetch(standin, local, ["2025-02", "2025-03"])
+    write(spark, local, ["2025-02", "2025-03"])
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
+    env.pop("SPARK_REMOTE", None)
+    done = subprocess.run([sys.executable, "-c", _CONNECT_RUN, standin.data_url, standin.listing_url, standin.api_url,
+                           str(tmp_path / "connect"), spark_connect_server.url], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert parquet(spark, remote) == parquet(spark, local)
+    assert len(parquet(spark, local)) >= 10
