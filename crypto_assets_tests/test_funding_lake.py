@@ -426,3 +426,16 @@ def test_a_spark_connect_session_writes_the_same_parquet(standin, tmp_path, spar
     assert done.returncode == 0, done.stderr[-3000:]
     assert parquet(spark, remote) == parquet(spark, local)
     assert len(parquet(spark, local)) >= 10
+
+
+def test_an_archive_that_does_not_parse_fails_its_month_naming_file_and_line(standin, tmp_path, spark):
+    layout = funding_layout(standin, tmp_path, UM)
+    feb, mar = Month(2025, 2), Month(2025, 3)
+    standin.faults.hostile_zip("ETHUSDT", FUNDING, "2025-02", "wrong_fields", futures="um")  # its CHECKSUM matches
+    fetched = fetch(standin, layout, ["2025-02", "2025-03"])
+    assert fetched.counts(feb)["failed"] == 0  # a readable zip, verified: only parsing tells
+    written = write(spark, layout, ["2025-02", "2025-03"])
+    assert written[feb].error.startswith("2025-02: ETHUSDT-fundingRate-2025-02.csv line 3: 2 fields in ")
+    assert not layout.parquet_dir(feb).exists()  # left as it was (nothing), the other month written
+    assert written[mar].error is None and written[mar].rows > 0 and layout.parquet_dir(mar).is_dir()
+    assert not quality.funding_not_written("counts_match_archives", written[feb].error).passed
