@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crypto_assets.lake.raw import FAILED, OK, PairMonth
+from crypto_assets.lake.raw import ABSENT, FAILED, NOT_PUBLISHED, OK, PairMonth
 from crypto_assets.months import format_utc
 
 
@@ -171,3 +171,146 @@ def all_of(outcomes: dict[str, Outcome]) -> Outcome:
                    f"every dataset: {first.description}")  # fmt: skip
     metadata = {f"{d} {key}": value for d, o in outcomes.items() for key, value in o.metadata.items()}
     return Outcome(first.name, not failed, severity if failed else first.severity, description, metadata)
+
+
+# --- funding rates (lake/funding.py) ---------------------------------------------------------------------------------
+# A month's figures are a ``lake.funding.FundingMonthSummary``. A month with ok archives and no row in the Parquet
+# fails every check: a check never passes on an empty dataset when data was expected. A month Binance has not
+# published yet passes, saying so (it is not a failure: a later run fills it).
+
+
+def funding_archives_verified(entries: dict[str, PairMonth], verified: dict[str, bool]) -> Outcome:
+    """``archives_verified`` of a funding month: every ok archive matched its CHECKSUM and is on disk, no contract
+    failed; a month not published yet says so; a month without a perpetual to ask for fails."""
+    if not entries:
+        return Outcome(
+            "archives_verified", False, "ERROR",
+            "no perpetual contract to fetch: the contract universe holds none (quarterly contracts have no funding); "
+            "expected the market's perpetuals", {"files_ok": 0, "files_failed": 0, "sha256_mismatches": 0},
+        )  # fmt: skip
+    outcome = archives_verified(entries, verified)
+    counts = {s: sum(1 for e in entries.values() if e.status == s) for s in (OK, ABSENT, NOT_PUBLISHED)}
+    outcome.metadata |= {"files_absent": counts[ABSENT], "files_not_published": counts[NOT_PUBLISHED],
+                         "published": counts[NOT_PUBLISHED] < len(entries)}  # fmt: skip
+    if outcome.passed and counts[NOT_PUBLISHED] == len(entries):
+        outcome.description = (f"not yet published: Binance publishes a month's funding archives after it "
+                               f"ends; none of the {len(entries)} perpetuals has one yet, a later run fetches them")
+    elif outcome.passed:
+        outcome.description = (f"all archives verified: {counts[OK]} ok, {counts[ABSENT]} absent (no funding that "
+                               "month)")  # fmt: skip
+    return outcome
+
+
+def _funding_unjudgeable(name: str, severity: str, summary) -> Outcome | None:
+    """The outcome of a funding check on a month without rows, else None (judge the rows)."""
+    if summary.rows and summary.contracts_ok:
+        return None
+    meta = {"rows": summary.rows, "contracts_ok": summary.contracts_ok, "published": summary.published}
+    if summary.contracts_ok:
+        return Outcome(name, False, severity, f"no funding rows in the Parquet although {summary.contracts_ok} "
+                       "archives are ok; expected their rows", meta)  # fmt: skip
+    if summary.contracts_not_published:
+        return Outcome(name, True, severity, f"{summary.month} not yet published by Binance (funding archives appear "
+                       "after the month ends): no rows expected yet, a later run fills the month", meta)  # fmt: skip
+    if summary.contracts_absent:
+        return Outcome(name, True, severity, f"no funding rows expected: none of the {summary.contracts_absent} "
+                       "perpetuals has an archive for the month (not listed yet, or delisted)", meta)  # fmt: skip
+    return Outcome(name, False, severity, "no contract in the month's raw manifest: nothing was fetched; expected "
+                   "the market's perpetuals (materialize raw_funding_rates first)", meta)  # fmt: skip
+
+
+def funding_counts_match(summary) -> Outcome:
+    """Per contract, the rows read back from the Parquet equal the archive's rows less exact copies; the contracts
+    in the Parquet are the ones with an ok archive."""
+    empty = _funding_unjudgeable("counts_match_archives", "ERROR", summary)
+    if empty is not None:
+        return empty
+    bad = sorted(s for s, p in summary.per_symbol.items() if p.parquet_rows != p.rows)
+    passed = not bad and summary.symbols == summary.contracts_ok
+    return Outcome(
+        "counts_match_archives", passed, "ERROR",
+        "rows = archive rows - exact copies for every contract; contracts match the ok archives" if passed else
+        f"the Parquet holds {summary.symbols} contracts, {summary.contracts_ok} have an ok archive; rows read back "
+        f"differ from the archive's for {bad[:20]}",
+        {"rows": summary.rows, "contracts": summary.symbols, "ok_archives": summary.contracts_ok,
+         "duplicates_dropped": summary.duplicates_dropped, "contracts_mismatched": len(bad)},
+    )  # fmt: skip
+
+
+def funding_no_duplicates(summary) -> Outcome:
+    """One row per (symbol, funding_time): exact copies were dropped while writing, so a repeat here differs."""
+    empty = _funding_unjudgeable("no_duplicate_funding", "ERROR", summary)
+    if empty is not None:
+        return empty
+    bad = sorted(s for s, p in summary.per_symbol.items() if p.rows != p.distinct_times)
+    return Outcome(
+        "no_duplicate_funding", not bad, "ERROR",
+        "one row per (symbol, funding_time)" if not bad else
+        f"settlements listed more than once with different values in {bad[:20]}; expected one row per settlement "
+        "(exact copies are dropped)",
+        {"duplicate_rows": summary.duplicates, "contracts_with_duplicates": len(bad),
+         "exact_duplicates_dropped": summary.duplicates_dropped},
+    )  # fmt: skip
+
+
+def funding_on_cadence(summary) -> Outcome:
+    """Every funding_time is on its row's declared interval grid: a multiple of funding_interval_hours hours since
+    00:00 UTC."""
+    empty = _funding_unjudgeable("on_declared_cadence", "ERROR", summary)
+    if empty is not None:
+        return empty
+    off = {s: p.off_cadence for s, p in summary.per_symbol.items() if p.off_cadence}
+    changed = sorted(s for s, p in summary.per_symbol.items() if len(p.intervals) > 1)
+    return Outcome(
+        "on_declared_cadence", not off, "ERROR",
+        ("every settlement on its declared interval's grid (UTC)"
+         + (f"; the interval changed within the month for {changed[:20]}" if changed else "")) if not off else
+        f"settlements off their declared interval's grid: {dict(list(off.items())[:20])}; expected multiples of "
+        "funding_interval_hours hours since 00:00 UTC",
+        {"off_cadence_rows": sum(off.values()), "contracts_off_cadence": len(off),
+         "contracts_with_interval_change": len(changed)},
+    )  # fmt: skip
+
+
+def funding_complete(summary) -> Outcome:
+    """Per contract, the settlements its declared intervals call for between its first and last settlement of the
+    month; missing ones are a WARN naming the gaps, worst contracts first."""
+    empty = _funding_unjudgeable("complete_between_first_and_last", "WARN", summary)
+    if empty is not None:
+        return empty
+    worst = sorted(((p.missing_settlements, s) for s, p in summary.per_symbol.items() if p.missing_settlements),
+                   key=lambda w: (-w[0], w[1]))  # fmt: skip
+    lines = []
+    for missing, symbol in worst[:10]:
+        ranges = ", ".join(f"{format_utc(a)}..{format_utc(b)}" if a != b else format_utc(a)
+                           for a, b, _ in summary.per_symbol[symbol].gaps[:3])  # fmt: skip
+        lines.append(f"{symbol}: {missing} missing ({ranges})")
+    return Outcome(
+        "complete_between_first_and_last", not worst, "WARN",
+        "no settlement missing between each contract's first and last" if not worst else "; ".join(lines),
+        {"missing_settlements": summary.missing_settlements, "contracts_with_gaps": len(worst)},
+    )  # fmt: skip
+
+
+def funding_rates_within_bounds(summary) -> Outcome:
+    """|funding_rate| within the month's bound (``lake.funding.MAX_ABS_RATE``, 5% per settlement: beyond any cap
+    Binance sets, so a unit or parsing error)."""
+    empty = _funding_unjudgeable("rates_within_bounds", "WARN", summary)
+    if empty is not None:
+        return empty
+    bad = {s: p.rates_out_of_bounds for s, p in summary.per_symbol.items() if p.rates_out_of_bounds}
+    largest = max((p.max_abs_rate for p in summary.per_symbol.values()), default=0.0)
+    return Outcome(
+        "rates_within_bounds", not bad, "WARN",
+        f"every |funding_rate| <= {summary.rate_bound:g} (largest {largest:g})" if not bad else
+        f"|funding_rate| above {summary.rate_bound:g} per settlement: {dict(list(bad.items())[:20])} (largest "
+        f"{largest:g}); expected Binance's capped rates (a few percent at most)",
+        {"rates_out_of_bounds": summary.rates_out_of_bounds, "max_abs_rate": largest, "bound": summary.rate_bound},
+    )  # fmt: skip
+
+
+def funding_not_written(check: str, error: str) -> Outcome:
+    """A month that was not written (a contract failed in the raw layer, an archive that does not parse) fails
+    ``check``; its Parquet is left as it was."""
+    return Outcome(check, False, "ERROR", f"{error}. The month's Parquet was left as it was; re-run it once the "
+                   "archives are fetched and readable", {"months_not_written": 1})  # fmt: skip

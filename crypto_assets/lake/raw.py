@@ -17,6 +17,10 @@ requests to a cold run.
 The bucket listing is the record of what exists: an archive it shows that answers 404 is failed, not absent (a wrong
 BINANCE_DATA_URL must not give an empty lake). A month in which every pair came back absent is confirmed against the
 listing of a few pairs; when the listing shows their archives they fail, and when it cannot be read the month fails.
+
+A futures market's funding dataset (``layout.funding``) is fetched by the same code: its archives are
+``{SYM}-fundingRate-YYYY-MM.zip`` under ``data/futures/{um,cm}/monthly/fundingRate/``, monthly only (never a daily
+file); ``lake.funding`` decides which contracts and months to ask for.
 """
 
 from __future__ import annotations
@@ -31,7 +35,15 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from pathlib import Path
 
-from crypto_assets.binance.archives import ArchiveError, MarketType, archive_name, archive_path, monthly_prefix
+from crypto_assets.binance.archives import (
+    FUNDING_RATE,
+    ArchiveError,
+    archive_name,
+    archive_path,
+    funding_archive_path,
+    funding_prefix,
+    monthly_prefix,
+)
 from crypto_assets.binance.client import BinanceClient, BinanceHTTPError
 from crypto_assets.binance.listing import ListedObject
 from crypto_assets.lake.leftovers import remove_dead_temp_files
@@ -40,7 +52,34 @@ from crypto_assets.layout import Layout
 from crypto_assets.months import DAILY_INTERVALS, Month, utc_today
 
 OK, ABSENT, FAILED = "ok", "absent", "failed"
+# Funding only (lake.funding): the month has not ended, or ended so lately that Binance has not published it yet.
+NOT_PUBLISHED = "not_published"
 _MD5 = re.compile(r"[0-9a-f]{32}")
+
+
+def archive_stem(layout: Layout) -> str:
+    """The middle of the dataset's archive names: the interval (``BTCUSDT-4h-2025-01.zip``), or ``fundingRate``
+    for a futures market's funding dataset (``BTCUSDT-fundingRate-2025-01.zip``)."""
+    return FUNDING_RATE if layout.is_funding else layout.interval
+
+
+def dataset_archive_path(layout: Layout, symbol: str, period: str) -> str:
+    """Path below the data host of the dataset's archive of ``symbol`` for ``period`` (a month, or a day for klines)."""
+    if layout.is_funding:
+        return funding_archive_path(symbol, period, layout.market)
+    return archive_path(symbol, layout.interval, period, layout.market)
+
+
+def _has_daily(layout: Layout) -> bool:
+    """Whether the dataset has daily archives: klines up to 1d; funding rates never (monthly only)."""
+    return not layout.is_funding and layout.interval in DAILY_INTERVALS
+
+
+def _monthly_folder(layout: Layout, symbol: str) -> str:
+    """The listing folder of the symbol's monthly archives of this dataset."""
+    if layout.is_funding:
+        return funding_prefix(layout.market, symbol)
+    return monthly_prefix(symbol, layout.interval, layout.market)
 
 
 @dataclass
@@ -129,7 +168,7 @@ def write_manifest(layout: Layout, month: Month, entries: dict[str, PairMonth]) 
         layout.raw_manifest(month),
         {
             "month": str(month),
-            "interval": layout.interval,
+            "interval": layout.stage,
             "pairs": {
                 s: {k: v for k, v in asdict(e).items() if k != "symbol" and (k != "final" or v)}
                 for s, e in sorted(entries.items())
@@ -237,11 +276,11 @@ def _confirm_all_absent(client: BinanceClient, layout: Layout, month: Month, ent
     pair fails. Absent for good only when the listing agrees."""
     if not entries or any(e.status != ABSENT for e in entries.values()) or month.first_day + timedelta(2) > today:
         return
-    interval, symbols = layout.interval, sorted(entries)[:_CONFIRM_PAIRS]
+    symbols = sorted(entries)[:_CONFIRM_PAIRS]
     listed, unreadable = [], None
     for symbol in symbols:
         try:
-            key = _listed_key(client, symbol, interval, month, layout.market)
+            key = _listed_key(client, layout, symbol, month)
         except (BinanceHTTPError, ValueError, OSError) as exc:
             unreadable = unreadable or str(exc)
             continue
@@ -249,7 +288,7 @@ def _confirm_all_absent(client: BinanceClient, layout: Layout, month: Month, ent
             stats.add(requests=1)
         if key is not None:
             listed.append((symbol, key))
-    urls = ", ".join(client.url(archive_path(s, interval, str(month), layout.market)) for s in symbols[:_QUOTED])
+    urls = ", ".join(client.url(dataset_archive_path(layout, s, str(month))) for s in symbols[:_QUOTED])
     if listed:
         for symbol, key in listed:
             entries[symbol] = PairMonth(symbol, FAILED, error=(
@@ -266,13 +305,13 @@ def _confirm_all_absent(client: BinanceClient, layout: Layout, month: Month, ent
         stats.add(files_failed=len(entries), files_absent=-len(entries))
 
 
-def _listed_key(client: BinanceClient, symbol: str, interval: str, month: Month, market: MarketType) -> str | None:
+def _listed_key(client: BinanceClient, layout: Layout, symbol: str, month: Month) -> str | None:
     """The key of the pair's monthly archive of ``month`` in the bucket listing, else of its first daily archive,
     else None (the listing shows none)."""
-    for prefix in (archive_path(symbol, interval, str(month), market),
-                   archive_path(symbol, interval, f"{month}-01", market).rsplit("-", 1)[0] + "-"):  # fmt: skip
-        if prefix.endswith("-") and interval not in DAILY_INTERVALS:
-            break
+    prefixes = [dataset_archive_path(layout, symbol, str(month))]
+    if _has_daily(layout):
+        prefixes.append(dataset_archive_path(layout, symbol, f"{month}-01").rsplit("-", 1)[0] + "-")
+    for prefix in prefixes:
         for objects, _ in client.list_pages(prefix):
             keys = sorted(o.key for o in objects if o.key.endswith(".zip"))
             if keys:
@@ -308,9 +347,9 @@ def _list_monthly(client: BinanceClient, layout: Layout, symbol: str, months: li
     """{"YYYY-MM": keys} of ``months`` from one listing of the pair's monthly folder (from the first month's keys
     on, stopping after the last month's); None when there is no usable listing (failed, or no key at all), so
     that the pair's CHECKSUMs are fetched one by one and a failure is never taken for "no archive"."""
-    interval = layout.interval
-    folder = monthly_prefix(symbol, interval, layout.market)
-    first, last = archive_name(symbol, interval, str(min(months))), archive_name(symbol, interval, str(max(months)))
+    stem = archive_stem(layout)
+    folder = _monthly_folder(layout, symbol)
+    first, last = archive_name(symbol, stem, str(min(months))), archive_name(symbol, stem, str(max(months)))
     prefix = folder + os.path.commonprefix([first, last])
     end = folder + last + ".CHECKSUM"
     found: dict[str, _Listed] = {}
@@ -324,7 +363,7 @@ def _list_monthly(client: BinanceClient, layout: Layout, symbol: str, months: li
                 if obj.key == name:
                     continue
                 is_checksum = name.endswith(".zip.CHECKSUM")
-                period = name.removesuffix(".CHECKSUM").removesuffix(".zip").removeprefix(f"{symbol}-{interval}-")
+                period = name.removesuffix(".CHECKSUM").removesuffix(".zip").removeprefix(f"{symbol}-{stem}-")
                 keys = found.setdefault(period, _Listed())
                 if is_checksum:
                     keys.checksum = obj
@@ -341,7 +380,7 @@ def _recorded_monthly(layout: Layout, month: Month, symbol: str, previous: PairM
     if previous is None or previous.status != OK or previous.source != "monthly" or len(previous.files) != 1:
         return None
     recorded = previous.files[0]
-    return recorded if recorded.name == archive_name(symbol, layout.interval, str(month)) else None
+    return recorded if recorded.name == archive_name(symbol, archive_stem(layout), str(month)) else None
 
 
 def _known_from_listing(layout: Layout, month: Month, symbol: str, listing: dict[str, _Listed] | None,
@@ -392,13 +431,13 @@ def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbo
         if listing is None or keys is not None:
             file = _monthly_file(client, layout, month, symbol, stats, keys, previous)
             if file is None and keys is not None:
-                raise _listed_but_missing(client, archive_path(symbol, interval, period, layout.market))
+                raise _listed_but_missing(client, dataset_archive_path(layout, symbol, period))
             if file is not None:
                 if has_daily:
                     _remove_daily_files(layout, month, symbol)
                 stats.add(files_ok=1)
                 return PairMonth(symbol, OK, "monthly", [file])
-        days = _published_days(client, layout, month, symbol, stats) if interval in DAILY_INTERVALS else []
+        days = _published_days(client, layout, month, symbol, stats) if _has_daily(layout) else []
         files = []
         for day in days:
             day_sha = client.fetch_checksum(archive_path(symbol, interval, day, layout.market))
@@ -435,7 +474,7 @@ def _monthly_file(client: BinanceClient, layout: Layout, month: Month, symbol: s
         stats.add(checksums_unchanged=1)
         sha, etag = recorded.sha256, listed_etag
     else:
-        checksum = client.checksum(archive_path(symbol, layout.interval, period, layout.market))
+        checksum = client.checksum(dataset_archive_path(layout, symbol, period))
         stats.add(requests=1)
         if checksum is None:
             return None
@@ -448,14 +487,14 @@ def _monthly_file(client: BinanceClient, layout: Layout, month: Month, symbol: s
 
 def _ensure_file(client: BinanceClient, layout: Layout, month: Month, symbol: str, period: str, sha: str,
                  stats: FetchStats, checksum_etag: str | None = None) -> ArchiveFile:  # fmt: skip
-    name = archive_name(symbol, layout.interval, period)
+    name = archive_name(symbol, archive_stem(layout), period)
     dest = layout.raw_file(month, name)
     if dest.exists():
         size = dest.stat().st_size
         if _sha256_file(dest) == sha:
             stats.add(files_skipped_cached=1)
             return ArchiveFile(name, sha, size, checksum_etag)
-    download = client.download_verified(archive_path(symbol, layout.interval, period, layout.market), dest, sha)
+    download = client.download_verified(dataset_archive_path(layout, symbol, period), dest, sha)
     stats.add(bytes_downloaded=download.bytes, requests=1)
     return ArchiveFile(name, sha, download.bytes, checksum_etag)
 
@@ -473,7 +512,7 @@ def _published_days(client: BinanceClient, layout: Layout, month: Month, symbol:
 
 def _pairs_with_daily_files(layout: Layout, month: Month) -> set[str]:
     folder, suffix = layout.raw_dir(month), f"-{layout.interval}-{month}-"
-    if not folder.is_dir():
+    if layout.is_funding or not folder.is_dir():
         return set()
     return {name.split(suffix)[0] for name in os.listdir(folder) if suffix in name and name.endswith(".zip")}
 
