@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from crypto_assets.assets.funding import funding_assets
 from crypto_assets.assets.klines import kline_assets, normalized_csv, raw_monthly_klines
 from crypto_assets.assets.parquet import parquet_asset, parquet_candles
 from crypto_assets.assets.report import report_asset
@@ -23,7 +24,7 @@ def market_assets(market: MarketType) -> list[dg.AssetsDefinition]:
     """Every asset of one market: its universe, its kline chain and (futures) its funding rates."""
     if market is MarketType.SPOT:
         return [pair_universe, raw_monthly_klines, normalized_csv, parquet_candles]
-    return [contract_universe_asset(market), *kline_assets(market), parquet_asset(market)]
+    return [contract_universe_asset(market), *kline_assets(market), parquet_asset(market), *funding_assets(market)]
 
 
 def lake_assets(markets: tuple[MarketType, ...]) -> list[dg.AssetsDefinition]:

@@ -10,6 +10,7 @@ import shutil
 import dagster as dg
 import pytest
 
+from crypto_assets.assets.funding import funding_assets
 from crypto_assets.assets.klines import kline_assets, normalized_csv, raw_monthly_klines
 from crypto_assets.assets.parquet import parquet_asset, parquet_candles
 from crypto_assets.assets.report import report_asset
@@ -23,8 +24,8 @@ MONTHS = ["2025-04", "2025-05"]  # ALPACAUSDT is delisted on 2025-05-02, SYRUPUS
 FUTURES = (MarketType.UM, MarketType.CM)
 
 
-def chain(market: MarketType) -> list[dg.AssetsDefinition]:
-    return [*kline_assets(market), parquet_asset(market)]
+def chain(market: MarketType, funding: bool = True) -> list[dg.AssetsDefinition]:
+    return [*kline_assets(market), parquet_asset(market), *(funding_assets(market) if funding else [])]
 
 
 def times_by_symbol(spark, root, columns: list[str]) -> dict[str, list[tuple]]:
@@ -100,13 +101,26 @@ def test_coin_m_columns_say_what_they_hold(futures_lake, spark):
     assert "quote_volume" in um.columns and "base_volume" not in um.columns
 
 
+def test_the_funding_rates_of_both_markets_land_beside_their_klines(futures_lake, spark):
+    market, layout, _, _, _ = futures_lake
+    for m in FUTURES:
+        funding = layout.for_market(m).funding
+        contracts = [c["symbol"] for c in json.loads(funding.universe_file.read_text())["contracts"]]
+        truth = market.funding_ground_truth(MONTHS, futures=m.value, symbols=contracts)
+        frame = spark.read.parquet(str(funding.parquet_root))
+        assert frame.count() == truth["rows"] > 0, m
+        assert {r["symbol"] for r in frame.select("symbol").distinct().collect()} == set(truth["per_symbol"]), m
+
+
 def test_every_months_checks_pass_for_each_market(futures_lake):
     _, _, result, _, _ = futures_lake
     evaluations = list(result.get_asset_check_evaluations())
     keyed = {(e.asset_key.to_user_string(), e.check_name, e.partition) for e in evaluations}
     for m in FUTURES:
         for asset, check in [("raw_monthly_klines", "archives_verified"), ("normalized_csv", "csv_matches_archives"),
-                             ("parquet_candles", "counts_match_csv"), ("parquet_candles", "no_duplicate_candles")]:
+                             ("parquet_candles", "counts_match_csv"), ("parquet_candles", "no_duplicate_candles"),
+                             ("raw_funding_rates", "archives_verified"), ("funding_rates", "on_declared_cadence"),
+                             ("funding_rates", "complete_between_first_and_last")]:
             for month in MONTHS:
                 assert (f"{m.value}/{asset}", check, month) in keyed
     assert all(e.passed for e in evaluations), [e for e in evaluations if not e.passed]
@@ -125,9 +139,17 @@ def test_the_report_covers_every_dataset(futures_lake, spark_resource):
         dataset = summary[f"{m.value}/klines/4h"]
         assert (dataset["total_rows"], dataset["symbols"]) == (truth["rows"], truth["symbols"]), m
         assert (layout.for_market(m).reports_dir / "coverage.png").stat().st_size > 0
+        funding = summary[f"{m.value}/funding"]
+        truth = market.funding_ground_truth(MONTHS, futures=m.value, symbols=[c["symbol"] for c in listed])
+        assert (funding["total_rows"], funding["symbols"]) == (truth["rows"], truth["symbols"]), m
+        assert funding["missing_candles"] == 0 and [x["month"] for x in funding["months"]] == MONTHS
+        assert (layout.for_market(m).funding.reports_dir / "coverage.png").stat().st_size > 0
     assert summary["spot/klines/4h"]["total_rows"] == 0  # spot was not ingested in this lake
     assert meta["total_rows"].value == sum(d["total_rows"] for d in summary.values())
-    assert "um/klines/4h" in meta["datasets"].value and "cm/klines/4h" in meta["datasets"].value
+    assert "um/klines/4h" in meta["datasets"].value and "cm/funding" in meta["datasets"].value
+    assert meta["missing_settlements"].value == 0
+    markdown = (layout.lake_reports_dir / "dataset_report.md").read_text()
+    assert all(f"![coverage]({d}/coverage.png)" in markdown for d in summary)
 
 
 def make_lake(layout: Layout):
@@ -179,7 +201,7 @@ def test_the_current_month_of_futures_klines_comes_from_daily_archives(standin, 
     month = market.today[:7]  # not published as a monthly archive yet
     resources = make_resources(standin, tmp_path, spark_resource)
     assert run_assets([contract_universe_asset(MarketType.UM)], resources).success
-    result = run_assets(chain(MarketType.UM), resources, [month])
+    result = run_assets(chain(MarketType.UM, funding=False), resources, [month])
     assert result.success
     layout = Layout.at(tmp_path, "4h", "um")
     raw = result.asset_materializations_for_node("um__raw_monthly_klines")[0].metadata

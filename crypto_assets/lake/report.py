@@ -291,6 +291,8 @@ _SUMMARY_KEYS = ("market", "dataset", "interval", "total_rows", "symbols", "firs
 
 def _title(report: dict) -> str:
     market = report.get("market", "spot")
+    if report["interval"] == "funding":
+        return f"{market} futures funding rates (a row is a settlement; a missing candle, a missing settlement)"
     return f"{report['interval']} candles" if market == "spot" else f"{market} futures {report['interval']} candles"
 
 
@@ -356,3 +358,53 @@ def _read_partial(layout: Layout, month: Month) -> dict | None:
     except ValueError:  # a damaged cache file is recomputed
         return None
     return partial if isinstance(partial, dict) and partial.get("version") == PARTIAL_VERSION else None
+
+
+def funding_report(layout: Layout) -> dict:
+    """The report of a funding dataset (``layout.funding``), from the figures each month's write recorded (its
+    marker; ``lake.funding.funding_report_figures``): no Spark. The same keys as a kline report, where a row is a
+    settlement and a "missing candle" a missing settlement, plus the funding-specific totals."""
+    from crypto_assets.lake.funding import funding_report_figures
+
+    figures = {m: f for m, f in funding_report_figures(layout).items() if f["rows"]}
+    per_symbol: dict[str, dict] = {}
+    presence, gaps = [], []
+    for month, f in figures.items():
+        for symbol, s in f["per_symbol"].items():
+            presence.append((str(month), symbol))
+            gaps += [[symbol, start, end, missing] for start, end, missing in s["gaps"]]
+            seen = per_symbol.setdefault(symbol, {"rows": 0, "missing_candles": 0, "duplicates": 0,
+                                                  "months_present": 0, "first_open_time": s["first_funding_time"],
+                                                  "intervals": set()})  # fmt: skip
+            seen["rows"] += s["rows"]
+            seen["missing_candles"] += s["missing_settlements"]
+            seen["duplicates"] += s["rows"] - s["distinct_times"]
+            seen["months_present"] += 1
+            seen["last_open_time"] = s["last_funding_time"]
+            seen["intervals"] |= set(s["intervals"])
+    for s in per_symbol.values():
+        s["first"], s["last"] = format_utc(s["first_open_time"]), format_utc(s["last_open_time"])
+        s["intervals"] = sorted(s["intervals"])
+    months = [{"month": str(m), "rows": f["rows"], "symbols": f["contracts"]} for m, f in figures.items()]
+    report = {
+        "interval": "funding", "market": layout.market.value, "dataset": layout.dataset,
+        "total_rows": sum(m["rows"] for m in months),
+        "symbols": len(per_symbol),
+        "first_candle": min((s["first"] for s in per_symbol.values()), default=None),
+        "last_candle": max((s["last"] for s in per_symbol.values()), default=None),
+        "months": months,
+        "duplicates": sum(s["duplicates"] for s in per_symbol.values()),
+        "missing_candles": sum(s["missing_candles"] for s in per_symbol.values()),
+        "rates_out_of_bounds": sum(f["rates_out_of_bounds"] for f in figures.values()),
+        "off_cadence": sum(f["off_cadence"] for f in figures.values()),
+        "largest_gaps": [
+            {"symbol": symbol, "from": format_utc(start), "to": format_utc(end), "from_open_time": start,
+             "missing_candles": missing}
+            for symbol, start, end, missing in sorted(gaps, key=_gap_order)[:TOP_GAPS]
+        ],  # fmt: skip
+        "daily_sourced_months": {},
+        "per_symbol": dict(sorted(per_symbol.items())),
+        "seconds": 0.0,
+        "_presence": sorted(presence),
+    }
+    return report
