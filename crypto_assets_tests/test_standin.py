@@ -245,8 +245,9 @@ def test_command_line_serves_until_sigterm():
     cmd = [sys.executable, "-m", "crypto_assets_tests.binance_standin", "--port", "0", "--pairs", "30"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
     try:
-        exports = dict(proc.stdout.readline().split()[1].split("=", 1) for _ in range(3))
-        assert set(exports) == {"BINANCE_DATA_URL", "BINANCE_LISTING_URL", "BINANCE_API_URL"}
+        exports = dict(proc.stdout.readline().split()[1].split("=", 1) for _ in range(5))
+        assert set(exports) == {"BINANCE_DATA_URL", "BINANCE_LISTING_URL", "BINANCE_API_URL", "BINANCE_FAPI_URL",
+                                "BINANCE_DAPI_URL"}  # fmt: skip
         assert "synthetic" in proc.stdout.readline().lower()
         info = requests.get(exports["BINANCE_API_URL"] + "/api/v3/exchangeInfo", timeout=10).json()
         assert len(info["symbols"]) >= 24
