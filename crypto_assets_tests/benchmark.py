@@ -554,7 +554,8 @@ class Bench:
              "parquet_bytes": total(names["parquet_candles"], "bytes"), "spark_start_seconds": spark.get("monthly")},
         ]  # fmt: skip
         # The backfill's other assets (U: the funding rates, once in the graph), each with what it says it did.
-        others = [a for a in monthly.get("assets", []) if a not in names.values()]
+        others = sorted((a for a in monthly.get("assets", []) if a not in names.values()),
+                        key=lambda a: (steps.get(step_key(a)) or {}).get("start") or 0)  # in the order they ran
         for asset in others:
             lines.append({"asset": asset, "seconds": seconds_of(asset), "archives": fetched.get(asset),
                           "rows": total(asset, "rows") if any("rows" in m["metadata"] for m in mats.get(asset, []))
@@ -581,7 +582,7 @@ class Bench:
             "process_start_seconds": sum(p["ready_seconds"] for p in processes),
             "process_exit_seconds": sum(p["exit_seconds"] for p in processes),
             "bookkeeping_seconds_not_counted": sum(p["bookkeeping_seconds"] for p in processes),
-            "seconds_per_asset": step_seconds | {a: seconds_of(a) for a in others},
+            "seconds_per_asset": {names[a]: s for a, s in step_seconds.items()} | {a: seconds_of(a) for a in others},
             "monthly_assets": monthly.get("assets"),
             "rows": rows, "rows_per_s": _ratio(rows, seconds), "archives": archives, "archives_by_asset": fetched,
             "seconds_per_archive": _ratio(seconds, archives),
