@@ -18,7 +18,7 @@ SUMMARY_KEYS = {
     "scenario", "ok", "seconds", "run_seconds", "seconds_per_asset", "rows", "rows_per_s", "archives",
     "archives_per_s", "bytes_downloaded", "requests", "spark_start_seconds", "python_peak_mb", "jvm_peak_mb",
     "peak_mb", "targets", "project_seconds", "notebook_seconds", "ratio_notebook_to_project", "disk_bytes", "limit",
-    "seconds_per_archive", "archives_by_asset",
+    "seconds_per_archive", "seconds_per_kline_archive", "archives_by_asset",
 }  # fmt: skip
 TARGETS = {
     "S.project_3x_faster_than_notebook", "S.peak_memory_under_1GB",
