@@ -62,7 +62,10 @@ class UI:
 
 class JvmWatch(threading.Thread):
     """Records every Spark driver JVM under this dagster dev (a ``java`` process running SparkSubmit; not the short
-    ``launcher.Main`` that spark-submit runs first to build its command line), with its start as a Unix time."""
+    ``launcher.Main`` that spark-submit runs first to build its command line), with its start as a Unix time.
+
+    A JVM that runs a command (Hadoop's local file system does) forks first: until the child's exec it shows the
+    JVM's own command line. Such a fork's parent is the JVM, so ``stop`` leaves out every JVM whose parent is one."""
 
     def __init__(self, marker: str):
         super().__init__(daemon=True, name="jvm-watch")
@@ -83,7 +86,8 @@ class JvmWatch(threading.Thread):
     def stop(self) -> list[tuple[Proc, float]]:
         self._stop_event.set()
         self.join(5)
-        return list(self.seen.values())
+        jvms = {p.pid for p, _ in self.seen.values()}
+        return [(p, t) for p, t in self.seen.values() if p.ppid not in jvms]
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +245,8 @@ def test_the_run_wrote_every_market_with_one_spark_session(backfilled: UI):
     """One run is one process with one SparkResource: the three markets' parquet_candles share ONE driver JVM."""
     run = monthly_run(backfilled)
     inside = [(p, t) for p, t in backfilled.jvms if run["startTime"] - 1 <= t <= run["endTime"] + 1]
-    assert len(inside) == 1, f"Spark JVMs started during the monthly run: {[p.cmdline[:200] for p, _ in inside]}"
+    seen = [(p.pid, p.ppid, p.cmdline[:200]) for p, _ in inside]
+    assert len(inside) == 1, f"Spark driver JVMs started during the monthly run (pid, ppid, command): {seen}"
     steps = backfilled.dev.graphql(
         """query($id: ID!) { runOrError(runId: $id) { ... on Run { stepStats { stepKey status } } } }""",
         {"id": run["runId"]},
