@@ -1,9 +1,10 @@
 """End-to-end benchmark: the real pipeline, through Dagster, against the local Binance stand-in (synthetic data).
 
-    python -m crypto_assets_tests.benchmark [--scenario S,A,B,C,D|all] [--pairs 600] [--months 15] [--interval 4h]
+    python -m crypto_assets_tests.benchmark [--scenario S,A,B,C,D,U|all] [--pairs 600] [--months 15] [--interval 4h]
                                             [--latency-ms 50] [--s-pairs 100] [--s-months 15] [--c-pairs 50]
                                             [--c-months 3] ...
     make bench ARGS="--scenario A,B --pairs 40 --months 3 --latency-ms 5"     # a quick run
+    make bench ARGS="--scenario A,U --pairs 40 --months 3 --latency-ms 20"    # futures vs spot, per archive
 
 Scenarios (all share one persistent Dagster instance, a temporary DAGSTER_HOME, so later ones see the history):
 
@@ -15,13 +16,20 @@ Scenarios (all share one persistent Dagster instance, a temporary DAGSTER_HOME, 
 (C) fine interval: ``--c-pairs`` x ``--c-months`` x ``--c-interval`` (50 x 3 x 1m), its own stand-in and lake.
 (D) one month added: the stand-in publishes the month after ``--end-month``; the end month moves to it and the whole
     range is backfilled again (``--d-range new`` runs the new month only).
+(U) futures, cold: CRYPTO_MARKETS=um, ``--u-contracts`` (default ``--pairs``) USD-M perpetuals x ``--months`` x
+    ``--interval`` (as A), ``--latency-ms``, its own stand-in (``Market.synthetic(0, contracts=N)``: some onboard or
+    delisted inside the range, funding every 8 h, 4 h, or 8 h then 4 h) and lake. Its runs: ``um/contract_universe``;
+    one single-run backfill of every partitioned ``um/`` asset of the graph (the kline chain, and the funding assets
+    when the graph has them); ``dataset_report`` (over um alone). Its cost per archive (scenario seconds over every
+    archive its raw assets fetched: klines plus funding) is compared with A's.
 S, A and C are each followed, on the same stand-in, by the study notebook's method (``notebook_baseline``, its own
 process and output folder) and by the machine's limit for the scenario's data.
 
 Each scenario is the path the UI takes: three runs - ``pair_universe``; one single-run backfill of
 ``raw_monthly_klines + normalized_csv + parquet_candles`` over the month range (the range tags of a backfill);
-``dataset_report`` - each in a fresh Python process (as Dagster's default run launcher does; ``--process-per
-scenario`` runs the three in one process), with the environment set before ``crypto_assets`` is imported.
+``dataset_report`` (U: the um assets, see above) - each in a fresh Python process (as Dagster's default run launcher
+does; ``--process-per scenario`` runs the three in one process), with the environment set before ``crypto_assets`` is
+imported.
 
 Output: JSON lines on stdout (progress on stderr):
   {"kind": "machine", ...}                              the machine, its load, the settings
@@ -67,7 +75,8 @@ How things are measured:
 Targets (each a ratio of figures measured in the same session): S, A and C at least 3x faster than the notebook
 method (the 5x stretch is said in the detail); A's download within 2x of its latency bound;
 parquet_candles for all months < 3x one month; B downloads 0 archive bytes and costs < 15% of A; D costs < 15% of A
-and rewrites only the new month; C's rows/s >= A's rows/s / 2; A's and C's normalized CSV <= 1.5x their zips; peak
+and rewrites only the new month; C's rows/s >= A's rows/s / 2; A's and C's normalized CSV <= 1.5x their zips; U's
+cost per archive (``seconds_per_archive``: the scenario's seconds over its archives) <= 1.25x A's, when both ran; peak
 memory < 1 GB in every scenario.
 """
 
@@ -97,10 +106,24 @@ from crypto_assets.months import Month
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
-ALL_SCENARIOS = ("S", "A", "B", "C", "D")
+ALL_SCENARIOS = ("S", "A", "B", "C", "D", "U")
 STUDY_INTERVAL = "4h"  # the study's job
 MONTHLY_ASSETS = ["raw_monthly_klines", "normalized_csv", "parquet_candles"]
 ASSET_ORDER = ["pair_universe", *MONTHLY_ASSETS, "dataset_report"]
+FUTURES_MARKET = "um"  # scenario U's market
+
+
+def asset_names(market: str = "spot") -> dict[str, str]:
+    """The asset keys of a market's chain (``um/raw_monthly_klines``), by the names the figures use (ASSET_ORDER)."""
+    if market == "spot":
+        return {a: a for a in ASSET_ORDER}
+    return {"pair_universe": f"{market}/contract_universe", **{a: f"{market}/{a}" for a in MONTHLY_ASSETS},
+            "dataset_report": "dataset_report"}  # fmt: skip
+
+
+def step_key(asset: str) -> str:
+    """Dagster's step key of an asset: ``um/raw_monthly_klines`` -> ``um__raw_monthly_klines``."""
+    return asset.replace("/", "__")
 TAG_PREFIX = "crypto_bench"
 
 
@@ -264,6 +287,7 @@ def worker_main(spec_path: str) -> int:
     runs_out = []
     for run in spec["runs"]:
         months = run.get("months") or []
+        names = run.get("assets") or selected_assets(by_name, run["select"])
         tags = {f"{TAG_PREFIX}/scenario": spec["scenario"], f"{TAG_PREFIX}/run": run["label"]}
         if len(months) > 1:
             tags |= {"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[-1]}
@@ -277,7 +301,7 @@ def worker_main(spec_path: str) -> int:
             profiler.enable()
         started = time.perf_counter()
         result = dg.materialize(
-            [by_name[name] for name in run["assets"]],
+            [by_name[name] for name in names],
             resources=resources,
             partition_key=months[0] if len(months) == 1 else None,
             tags=tags,
@@ -317,7 +341,8 @@ def worker_main(spec_path: str) -> int:
         java = [m for m in (proc_memory(p) for p in descendants(os.getpid())) if m and m[0] == "java"]
         failure = None if result.success else result.get_run_failure_event()
         runs_out.append({
-            "label": run["label"], "run_id": result.run_id, "success": result.success, "wall_seconds": wall,
+            "label": run["label"], "assets": names, "run_id": result.run_id, "success": result.success,
+            "wall_seconds": wall,
             "run_seconds": (record.end_time - record.start_time) if record and record.end_time and record.start_time
             else None,
             "steps": steps, "materializations": materializations, "checks_passed": sum(e.passed for e in evaluations),
@@ -330,6 +355,17 @@ def worker_main(spec_path: str) -> int:
     Path(spec["result"]).write_text(json.dumps({"ready_seconds": ready_seconds, "runs": runs_out,
                                                 "written_at": time.time()}, default=str))  # fmt: skip
     return 0
+
+
+def selected_assets(by_name: dict, select: dict) -> list[str]:
+    """The keys of the code location's assets that ``select`` names: ``{"prefix": "um", "partitioned": true}`` is
+    every monthly asset of USD-M, whatever the graph holds (the kline chain; funding rates when defined)."""
+    prefix = select["prefix"] + "/"
+    names = sorted(name for name, a in by_name.items() if name.startswith(prefix)
+                   and (a.partitions_def is not None) == bool(select.get("partitioned", True)))  # fmt: skip
+    if not names:
+        raise RuntimeError(f"no asset of the code location matches {select}; assets: {sorted(by_name)}")
+    return names
 
 
 def _dump_profile(profiler, stem: Path) -> None:
@@ -379,7 +415,7 @@ class Bench:
             self.spark_server = None
 
     # --- environment and processes -----------------------------------------------------------------------------------
-    def env(self, standin, data_dir: Path, interval: str, months: list[str]) -> dict[str, str]:
+    def env(self, standin, data_dir: Path, interval: str, months: list[str], markets: str = "spot") -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("CRYPTO_", "BINANCE_", "SPARK_MASTER", "SPARK_REMOTE"))}  # fmt: skip
         if self.spark_server is not None:
@@ -389,7 +425,7 @@ class Bench:
             "BINANCE_API_URL": "http://127.0.0.1:9"})  # fmt: skip
         env.update({
             "CRYPTO_DATA_DIR": str(data_dir), "CRYPTO_INTERVAL": interval, "CRYPTO_START_MONTH": months[0],
-            "CRYPTO_END_MONTH": months[-1], "CRYPTO_PAIR_MODE": "historical-usdt",
+            "CRYPTO_END_MONTH": months[-1], "CRYPTO_PAIR_MODE": "historical-usdt", "CRYPTO_MARKETS": markets,
             "CRYPTO_DOWNLOAD_WORKERS": str(self.args.workers), "SPARK_MASTER": self.args.spark_master,
             "DAGSTER_HOME": str(self.home), "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
             "PYTHONUNBUFFERED": "1",
@@ -452,27 +488,32 @@ class Bench:
         return result
 
     def run_scenario(self, scenario: str, standin, data_dir: Path, interval: str, months: list[str],
-                     run_months: list[str] | None = None) -> dict:  # fmt: skip
-        """The three runs of a scenario (universe, monthly single-run backfill, report); returns the raw figures."""
+                     run_months: list[str] | None = None, market: str = "spot") -> dict:  # fmt: skip
+        """The three runs of a scenario (universe, monthly single-run backfill, report); returns the raw figures.
+        A futures ``market``: CRYPTO_MARKETS is that market alone and the backfill is every monthly asset of it."""
         run_months = run_months or months
-        env = self.env(standin, data_dir, interval, months)
-        runs = [{"label": "universe", "assets": ["pair_universe"]},
-                {"label": "monthly", "assets": MONTHLY_ASSETS, "months": run_months},
+        env = self.env(standin, data_dir, interval, months, markets=market)
+        monthly = {"assets": MONTHLY_ASSETS} if market == "spot" else {
+            "select": {"prefix": market, "partitioned": True}}  # fmt: skip
+        runs = [{"label": "universe", "assets": [asset_names(market)["pair_universe"]]},
+                {"label": "monthly", **monthly, "months": run_months},
                 {"label": "report", "assets": ["dataset_report"]}]  # fmt: skip
         groups = [runs] if self.args.process_per == "scenario" else [[r] for r in runs]
         processes = [self.run_process(scenario, group, env, standin) for group in groups]
         return {"processes": processes, "runs": {r["label"]: r for p in processes for r in p["runs"]},
-                "interval": interval, "months": run_months, "data_dir": data_dir}  # fmt: skip
+                "interval": interval, "months": run_months, "data_dir": data_dir, "market": market}  # fmt: skip
 
     # --- figures -----------------------------------------------------------------------------------------------------
     def report_scenario(self, scenario: str, raw: dict, config: dict) -> dict:
         runs, latency = raw["runs"], config["latency_ms"] / 1000
+        names = asset_names(raw.get("market", "spot"))  # ASSET_ORDER's name -> the asset's key in this scenario
         mats: dict[str, list[dict]] = {}
         for run in runs.values():
             for m in run["materializations"]:
                 mats.setdefault(m["asset"], []).append(m)
         steps = {k: v for run in runs.values() for k, v in run["steps"].items()}
-        step_seconds = {a: (steps.get(a) or {}).get("seconds") for a in ASSET_ORDER}
+        seconds_of = lambda asset: (steps.get(step_key(asset)) or {}).get("seconds")  # noqa: E731
+        step_seconds = {a: seconds_of(names[a]) for a in ASSET_ORDER}
 
         def total(asset: str, key: str) -> int:
             return sum(m["metadata"].get(key, 0) or 0 for m in mats.get(asset, []) if m["partition"] is not None)
@@ -482,34 +523,47 @@ class Bench:
         requests = standin_monthly.get("requests", 0)
         zip_bytes = sum((r["standin"] or {}).get("zip_bytes", 0) for r in runs.values())
         spark = {label: r["spark_starts"][0] for label, r in runs.items() if r["spark_starts"]}
-        archives = total("raw_monthly_klines", "files_ok")
-        rows = total("normalized_csv", "rows")
+        # Every archive the scenario's raw assets fetched (their files_ok): klines, and funding where there is some.
+        fetched = {a: total(a, "files_ok") for a in mats if any("files_ok" in m["metadata"] for m in mats[a])}
+        archives, klines = sum(fetched.values()), fetched.get(names["raw_monthly_klines"], 0)
+        rows = total(names["normalized_csv"], "rows")
         raw_s, csv_s, pq_s = (step_seconds[a] for a in MONTHLY_ASSETS)
+        download_s = sum(seconds_of(a) or 0 for a in fetched) or None  # every step that downloads
         bound = requests * latency / self.args.workers if latency else None
+        universe = names["pair_universe"]
         lines = [
-            {"asset": "pair_universe", "seconds": step_seconds["pair_universe"],
-             "pairs": next((m["metadata"].get("count") for m in mats.get("pair_universe", [])), None),
+            {"asset": universe, "seconds": step_seconds["pair_universe"],
+             "pairs": next((m["metadata"].get("count") for m in mats.get(universe, [])), None),
              "requests": (runs["universe"]["standin"] or {}).get("requests")},
-            {"asset": "raw_monthly_klines", "seconds": raw_s, "archives": archives,
-             "archives_per_s": _ratio(archives, raw_s),
+            {"asset": names["raw_monthly_klines"], "seconds": raw_s, "archives": klines,
+             "archives_per_s": _ratio(klines, raw_s),
              "archives_downloaded": standin_monthly.get("by_kind", {}).get("zip"),
-             "archives_cached": total("raw_monthly_klines", "files_skipped_cached"),
-             "archives_absent": total("raw_monthly_klines", "files_absent"),
-             "archives_failed": total("raw_monthly_klines", "files_failed"),
+             "archives_cached": total(names["raw_monthly_klines"], "files_skipped_cached"),
+             "archives_absent": total(names["raw_monthly_klines"], "files_absent"),
+             "archives_failed": total(names["raw_monthly_klines"], "files_failed"),
              "bytes_downloaded": standin_monthly.get("zip_bytes", 0), "requests": requests,
              "requests_by_kind": standin_monthly.get("by_kind"), "latency_ms": config["latency_ms"],
              "workers": self.args.workers, "latency_bound_seconds": bound,
-             "ratio_to_latency_bound": _ratio(raw_s, bound)},
-            {"asset": "normalized_csv", "seconds": csv_s, "rows": rows, "rows_per_s": _ratio(rows, csv_s),
-             "pairs_rebuilt": total("normalized_csv", "pairs_rebuilt")},
-            {"asset": "parquet_candles", "seconds": pq_s, "rows": total("parquet_candles", "rows"),
-             "rows_per_s": _ratio(total("parquet_candles", "rows"), pq_s),
-             "months_rewritten": sum(bool(m["metadata"].get("rewritten")) for m in mats.get("parquet_candles", [])),
-             "parquet_bytes": total("parquet_candles", "bytes"), "spark_start_seconds": spark.get("monthly")},
-            {"asset": "dataset_report", "seconds": step_seconds["dataset_report"],
-             "total_rows": next((m["metadata"].get("total_rows") for m in mats.get("dataset_report", [])), None),
-             "spark_start_seconds": spark.get("report")},
+             "ratio_to_latency_bound": _ratio(download_s, bound)},
+            {"asset": names["normalized_csv"], "seconds": csv_s, "rows": rows, "rows_per_s": _ratio(rows, csv_s),
+             "pairs_rebuilt": total(names["normalized_csv"], "pairs_rebuilt")},
+            {"asset": names["parquet_candles"], "seconds": pq_s, "rows": total(names["parquet_candles"], "rows"),
+             "rows_per_s": _ratio(total(names["parquet_candles"], "rows"), pq_s),
+             "months_rewritten": sum(bool(m["metadata"].get("rewritten"))
+                                     for m in mats.get(names["parquet_candles"], [])),
+             "parquet_bytes": total(names["parquet_candles"], "bytes"), "spark_start_seconds": spark.get("monthly")},
         ]  # fmt: skip
+        # The backfill's other assets (U: the funding rates, once in the graph), each with what it says it did.
+        others = sorted((a for a in monthly.get("assets", []) if a not in names.values()),
+                        key=lambda a: (steps.get(step_key(a)) or {}).get("start") or 0)  # in the order they ran
+        for asset in others:
+            lines.append({"asset": asset, "seconds": seconds_of(asset), "archives": fetched.get(asset),
+                          "rows": total(asset, "rows") if any("rows" in m["metadata"] for m in mats.get(asset, []))
+                          else None})  # fmt: skip
+        lines.append({"asset": "dataset_report", "seconds": step_seconds["dataset_report"],
+                      "total_rows": next((m["metadata"].get("total_rows") for m in mats.get("dataset_report", [])),
+                                         None),
+                      "spark_start_seconds": spark.get("report")})  # fmt: skip
         for line in lines:
             emit({"kind": "asset", "scenario": scenario, **_rounded(line)})
         processes = raw["processes"]
@@ -528,10 +582,12 @@ class Bench:
             "process_start_seconds": sum(p["ready_seconds"] for p in processes),
             "process_exit_seconds": sum(p["exit_seconds"] for p in processes),
             "bookkeeping_seconds_not_counted": sum(p["bookkeeping_seconds"] for p in processes),
-            "seconds_per_asset": step_seconds,
-            "rows": rows, "rows_per_s": _ratio(rows, seconds), "archives": archives,
-            "archives_per_s": _ratio(archives, raw_s), "bytes_downloaded": zip_bytes,
-            "download_latency_bound_seconds": bound, "download_ratio_to_latency_bound": _ratio(raw_s, bound),
+            "seconds_per_asset": {names[a]: s for a, s in step_seconds.items()} | {a: seconds_of(a) for a in others},
+            "monthly_assets": monthly.get("assets"),
+            "rows": rows, "rows_per_s": _ratio(rows, seconds), "archives": archives, "archives_by_asset": fetched,
+            "seconds_per_archive": _ratio(seconds, archives), "seconds_per_kline_archive": _ratio(seconds, klines),
+            "archives_per_s": _ratio(archives, download_s), "bytes_downloaded": zip_bytes,
+            "download_latency_bound_seconds": bound, "download_ratio_to_latency_bound": _ratio(download_s, bound),
             "requests": sum((r["standin"] or {}).get("requests", 0) for r in runs.values()),
             "spark_start_seconds": spark,
             "python_peak_mb": python_mb, "jvm_peak_mb": jvm_mb, "peak_mb": python_mb + jvm_mb,
@@ -866,6 +922,43 @@ class Bench:
                                    f"{self.summaries['A']['rows_per_s']:.0f} rows/s (scenario wall time)"))  # fmt: skip
         self.finish_scenario("C", summary_c, targets)
 
+    def futures_dataset(self) -> None:
+        """U: USD-M perpetuals with their funding, cold, in a lake of their own; per archive against A."""
+        from crypto_assets_tests.binance_standin import FUNDING, Market, StandIn
+
+        a = self.args
+        contracts = a.u_contracts or a.pairs
+        months = _month_span(a.end_month, a.months)
+        config = {"pairs": contracts, "market": FUTURES_MARKET, "interval": a.interval, "latency_ms": a.latency_ms,
+                  "workers": a.workers}  # fmt: skip
+        market = Market.synthetic(0, months[0], months[-1], contracts=contracts)
+        log(f"U: building {contracts} x {len(months)} {a.interval} kline and funding archives in the stand-in")
+        started = time.perf_counter()
+        built = {"klines": market.warm(a.interval, months, futures=FUTURES_MARKET),
+                 "funding": market.warm(FUNDING, months, futures=FUTURES_MARKET)}  # fmt: skip
+        emit(_rounded({"kind": "phase", "scenario": "U", "phase": "standin_warm", "contracts": contracts,
+                       "months": len(months), "interval": a.interval, "archives": built,
+                       "seconds": time.perf_counter() - started}))  # fmt: skip
+        with StandIn(market, latency=a.latency_ms / 1000, page_size=1000) as standin:
+            log(f"U: cold, {contracts} {FUTURES_MARKET} perpetuals x {len(months)} months x {a.interval}, "
+                f"{a.latency_ms} ms per request")  # fmt: skip
+            raw_u = self.run_scenario("U", standin, a.workdir / "lake-u", a.interval, months, market=FUTURES_MARKET)
+        summary_u = self.report_scenario("U", raw_u, config)
+        targets = []
+        if "A" in self.summaries:
+            summary_a = self.summaries["A"]
+            u, base = summary_u["seconds_per_archive"], summary_a["seconds_per_archive"]
+            by_asset = ", ".join(f"{n} {k}" for k, n in summary_u["archives_by_asset"].items())
+            # Funding archives are small (a few hundred rows): per kline archive alone is said too, not judged.
+            klines = _ratio(summary_u["seconds_per_kline_archive"], summary_a["seconds_per_kline_archive"])
+            targets.append(_target(
+                "U.cost_per_archive_within_1_25x_of_A", _ratio(u, base), 1.25, "<=",
+                f"U {u or 0:.4f} s/archive ({summary_u['seconds']:.1f} s / {summary_u['archives']} archives: "
+                f"{by_asset}) vs A {base or 0:.4f} s/archive ({summary_a['seconds']:.1f} s / "
+                f"{summary_a['archives']} archives); per kline archive U/A = {klines or 0:.2f}",
+            ))  # fmt: skip
+        self.finish_scenario("U", summary_u, targets)
+
 
 def _project_seconds(raw: dict) -> tuple[float, float]:
     """(wall of the pair_universe and monthly backfill runs' processes, that of the dataset_report run): what a user
@@ -930,7 +1023,7 @@ def machine_info() -> dict:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scenario", default="all", help="comma list of S,A,B,C,D or 'all' (B and D imply A)")
+    p.add_argument("--scenario", default="all", help="comma list of S,A,B,C,D,U or 'all' (B and D imply A)")
     p.add_argument("--s-pairs", type=int, default=100, help="pairs of the study S (default 100)")
     p.add_argument("--s-months", type=int, default=15, help="months of S (default 15: 2024-10..2025-12)")
     p.add_argument("--pairs", type=int, default=600, help="pairs of the A/B/D market (default 600)")
@@ -943,6 +1036,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--c-months", type=int, default=3, help="months of C (default 3)")
     p.add_argument("--c-interval", default="1m", help="interval of C (default 1m)")
     p.add_argument("--c-latency-ms", type=float, default=None, help="latency of C (default: --latency-ms)")
+    p.add_argument("--u-contracts", type=int, default=None,
+                   help="USD-M perpetuals of U (default: --pairs); its months and interval are A's")  # fmt: skip
     p.add_argument(
         "--d-range",
         choices=("full", "new"),
@@ -972,10 +1067,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         s.strip().upper() for s in args.scenario.split(",") if s.strip())  # fmt: skip
     unknown = set(chosen) - set(ALL_SCENARIOS)
     if unknown or not chosen:
-        p.error(f"--scenario {args.scenario!r}: expected a comma list of S, A, B, C, D or 'all'")
+        p.error(f"--scenario {args.scenario!r}: expected a comma list of S, A, B, C, D, U or 'all'")
     args.selected = set(chosen) | ({"A"} if {"B", "D"} & set(chosen) else set())
-    if min(args.pairs, args.months, args.c_pairs, args.c_months, args.s_pairs, args.s_months, args.workers) < 1:
-        p.error("--pairs, --months, --c-pairs, --c-months, --s-pairs, --s-months and --workers must be at least 1")
+    if min(args.pairs, args.months, args.c_pairs, args.c_months, args.s_pairs, args.s_months, args.workers,
+           args.u_contracts or 1) < 1:  # fmt: skip
+        p.error("--pairs, --months, --c-pairs, --c-months, --s-pairs, --s-months, --u-contracts and --workers must be "
+                "at least 1")
     return args
 
 
@@ -1001,6 +1098,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.study_dataset()
         if "A" in args.selected:
             bench.main_dataset(args.selected)
+        if "U" in args.selected:
+            bench.futures_dataset()
         if "C" in args.selected:
             bench.fine_dataset()
     finally:

@@ -487,6 +487,30 @@ def _archive_key(symbol: str, interval: str, period: str, futures: str | None) -
     return (symbol, interval, period) if futures is None else (symbol, interval, period, futures)
 
 
+def _synthetic_bases(rng: random.Random, n: int) -> list[str]:
+    """At least ``n`` base assets: the known ones (no stablecoins, no leveraged tokens), then made-up names."""
+    bases = [b for b in _BASE_PRICES if b not in _STABLE and not b.endswith(("UP", "DOWN", "BULL", "BEAR"))]
+    taken = set(bases)
+    while len(bases) < n:
+        name = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(3, 5)))
+        if name not in taken and not name.endswith(("UP", "DOWN", "BULL", "BEAR", "USDT")):
+            taken.add(name)
+            bases.append(name)
+    return bases
+
+
+def _synthetic_range(first_month: str, last_month: str) -> tuple[int, int]:
+    """(first day, the day after the last) of [first_month, last_month], as epoch days."""
+    return _month_start_ms(first_month) // DAY_MS, _month_start_ms(_next_month(last_month)) // DAY_MS
+
+
+def _movers(rng: random.Random, n: int) -> tuple[set[int], set[int]]:
+    """(listed inside the range, delisted inside it): 10% each of ``n``, never the first five."""
+    movers = list(range(5, n))
+    rng.shuffle(movers)
+    return set(movers[: n // 10]), set(movers[n // 10 : n // 5])
+
+
 # --- the market ------------------------------------------------------------------------------------------------------
 class Market:
     """The spot pairs and futures contracts, what Binance has published of them, and the ground truth of every archive.
@@ -592,23 +616,17 @@ class Market:
 
     @classmethod
     def synthetic(cls, n_pairs: int, first_month: str = "2024-10", last_month: str = "2025-12",
-                  seed: int = 7) -> Market:  # fmt: skip
+                  seed: int = 7, contracts: int = 0) -> Market:  # fmt: skip
         """``n_pairs`` USDT pairs for benchmarks: about 10% listed inside [first_month, last_month], 10% delisted
         inside it, the rest trading throughout. Monthly archives are published through ``last_month``; today is
-        the 1st of the second month after it (so the month after ``last_month`` exists as daily archives)."""
+        the 1st of the second month after it (so the month after ``last_month`` exists as daily archives).
+
+        ``contracts``: that many USD-M perpetuals too (``synthetic_contracts``); none by default. They come from a
+        random stream of their own: the pairs are the same with or without them."""
         rng = random.Random(seed)
-        bases = [b for b in _BASE_PRICES if b not in _STABLE and not b.endswith(("UP", "DOWN", "BULL", "BEAR"))]
-        taken = set(bases)
-        while len(bases) < n_pairs:
-            name = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(3, 5)))
-            if name not in taken and not name.endswith(("UP", "DOWN", "BULL", "BEAR", "USDT")):
-                taken.add(name)
-                bases.append(name)
-        range_start = _month_start_ms(first_month) // DAY_MS
-        range_end = _month_start_ms(_next_month(last_month)) // DAY_MS
-        movers = list(range(5, n_pairs))  # the first five (BTC, ETH, ...) always cover the range
-        rng.shuffle(movers)
-        listed_inside, delisted_inside = set(movers[: n_pairs // 10]), set(movers[n_pairs // 10 : n_pairs // 5])
+        bases = _synthetic_bases(rng, n_pairs)
+        range_start, range_end = _synthetic_range(first_month, last_month)
+        listed_inside, delisted_inside = _movers(rng, n_pairs)
         pairs = []
         for i, base in enumerate(bases[:n_pairs]):
             listed = _day_str(rng.randint(_day_ms("2017-08-17") // DAY_MS, range_start - 30) * DAY_MS)
@@ -620,7 +638,39 @@ class Market:
             volume = 10 ** (9.5 - i / 20) if i < 20 else 10 ** rng.uniform(5.0, 8.5)
             pairs.append(PairSpec(f"{base}USDT", base, listed=listed, delisted=delisted, quote_volume=round(volume, 2)))
         today = _next_month(_next_month(last_month)) + "-01"
-        return cls(pairs, published_monthly_through=last_month, today=today)
+        futures = cls.synthetic_contracts(contracts, first_month, last_month, seed) if contracts else []
+        return cls(pairs, published_monthly_through=last_month, today=today, contracts=futures)
+
+    @staticmethod
+    def synthetic_contracts(n: int, first_month: str = "2024-10", last_month: str = "2025-12",
+                            seed: int = 7) -> list[ContractSpec]:  # fmt: skip
+        """``n`` USD-M perpetuals (``{BASE}USDT``, futures "um") for benchmarks, named like ``synthetic``'s pairs:
+        about 10% onboard inside [first_month, last_month] and 10% delisted inside it (the first five always cover
+        it); funding every 8 h for most, every 4 h throughout for about 15%, and 8 h switching to 4 h at a
+        settlement inside the range for about 15%."""
+        rng = random.Random(f"um-contracts-{seed}")
+        bases = _synthetic_bases(rng, n)
+        range_start, range_end = _synthetic_range(first_month, last_month)
+        listed_inside, delisted_inside = _movers(rng, n)
+        out = []
+        for i, base in enumerate(bases[:n]):
+            listed = _day_str(rng.randint(_day_ms("2019-09-08") // DAY_MS, range_start - 30) * DAY_MS)
+            delisted = None
+            if i in listed_inside:
+                listed = _day_str(rng.randint(range_start + 1, range_end - 20) * DAY_MS)
+            elif i in delisted_inside:
+                delisted = _day_str(rng.randint(range_start + 10, range_end - 1) * DAY_MS)
+            hours, changes, draw = 8, [], rng.random()
+            if draw < 0.15:
+                hours = 4
+            elif draw < 0.30:
+                day = rng.randint(max(range_start, _day_ms(listed) // DAY_MS + 1), range_end - 2)
+                changes = [(f"{_day_str(day * DAY_MS)} {rng.choice((0, 8, 16)):02d}:00", 4)]
+            volume = 10 ** (10.2 - i / 20) if i < 20 else 10 ** rng.uniform(6.0, 9.0)
+            out.append(ContractSpec(f"{base}USDT", "um", base, listed=listed, delisted=delisted,
+                                    quote_volume=round(volume, 2), funding_interval_hours=hours,
+                                    funding=changes))  # fmt: skip
+        return out
 
     # --- pairs and candles -------------------------------------------------------------------------------------------
     def pair(self, symbol: str) -> PairSpec:

@@ -168,6 +168,11 @@ class StopReport:
 # ---- GraphQL ---------------------------------------------------------------------------------------------------
 
 
+def asset_path(key: str) -> list[str]:
+    """An asset key as GraphQL's ``path``: ``um/contract_universe`` -> ``["um", "contract_universe"]``."""
+    return key.split("/")
+
+
 class DagsterGraphQL:
     """A client of a running Dagster webserver's GraphQL API (``url`` like ``http://127.0.0.1:3000``)."""
 
@@ -229,7 +234,8 @@ class DagsterGraphQL:
 
     def launch_run(self, asset_keys: Sequence[str], *, partition: str | None = None,
                    run_config: Mapping | None = None) -> str:  # fmt: skip
-        """Materialize ``asset_keys`` (one partition, or unpartitioned) as one run of the implicit asset job."""
+        """Materialize ``asset_keys`` (one partition, or unpartitioned) as one run of the implicit asset job. A key
+        with a prefix is written as the UI writes it: ``um/contract_universe``."""
         tags = [{"key": "dagster/partition", "value": partition}] if partition else []
         data = self.graphql(
             """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
@@ -237,7 +243,7 @@ class DagsterGraphQL:
                  ... on PythonError { stack } ... on RunConfigValidationInvalid { errors { message } } } }""",
             {"params": {
                 "selector": {"repositoryLocationName": self.location, "repositoryName": REPOSITORY,
-                             "jobName": ASSET_JOB, "assetSelection": [{"path": [k]} for k in asset_keys]},
+                             "jobName": ASSET_JOB, "assetSelection": [{"path": asset_path(k)} for k in asset_keys]},
                 "runConfigData": dict(run_config or {}),
                 "executionMetadata": {"tags": tags},
             }},
@@ -247,11 +253,13 @@ class DagsterGraphQL:
         return data["run"]["runId"]
 
     def launch_backfill(self, asset_keys: Sequence[str], partitions: Sequence[str]) -> str:
+        """One asset backfill of ``asset_keys`` (``um/parquet_candles`` for a prefixed key) over ``partitions``."""
         data = self.graphql(
             """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
                  __typename ... on LaunchBackfillSuccess { backfillId } ... on Error { message }
                  ... on PythonError { stack } } }""",
-            {"params": {"assetSelection": [{"path": [k]} for k in asset_keys], "partitionNames": list(partitions)}},
+            {"params": {"assetSelection": [{"path": asset_path(k)} for k in asset_keys],
+                        "partitionNames": list(partitions)}},
         )["launchPartitionBackfill"]
         if data["__typename"] != "LaunchBackfillSuccess":
             raise DagsterDevError(f"launchPartitionBackfill {list(asset_keys)} {list(partitions)} failed: {data}")

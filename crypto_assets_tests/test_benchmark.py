@@ -1,6 +1,7 @@
 """Smoke test only: the benchmark runs end to end at a toy scale and prints every JSON line and every target it
 promises, each with a number. Whether a target passes is not checked (toy-scale timings mean nothing; `make bench`
-is the measurement)."""
+is the measurement). That includes scenario U (USD-M perpetuals with CRYPTO_MARKETS=um) and its per-archive
+comparison with A: only that it runs and reports, not what it measures."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ SUMMARY_KEYS = {
     "scenario", "ok", "seconds", "run_seconds", "seconds_per_asset", "rows", "rows_per_s", "archives",
     "archives_per_s", "bytes_downloaded", "requests", "spark_start_seconds", "python_peak_mb", "jvm_peak_mb",
     "peak_mb", "targets", "project_seconds", "notebook_seconds", "ratio_notebook_to_project", "disk_bytes", "limit",
+    "seconds_per_archive", "seconds_per_kline_archive", "archives_by_asset",
 }  # fmt: skip
 TARGETS = {
     "S.project_3x_faster_than_notebook", "S.peak_memory_under_1GB",
     "A.project_3x_faster_than_notebook", "A.csv_on_disk_within_1_5x_zips", "A.download_within_2x_latency_bound",
-    "A.peak_memory_under_1GB",
+    "A.peak_memory_under_1GB", "U.cost_per_archive_within_1_25x_of_A", "U.peak_memory_under_1GB",
 }  # fmt: skip
+U_ASSETS = {"um/contract_universe", "um/raw_monthly_klines", "um/normalized_csv", "um/parquet_candles",
+            "dataset_report"}  # fmt: skip
 NOTEBOOK_PHASES = {"discover", "download", "rewrite", "spark_start", "csv_to_parquet", "read_back", "total"}
 
 
@@ -32,9 +36,10 @@ def _number(value) -> bool:
 
 def test_benchmark_smoke_only_runs_and_prints_every_target_without_judging_them(tmp_path):
     # S (3 pairs x 2 months) and A (one month: no 1-month Parquet comparison), one process per scenario, each followed
-    # by the notebook method: four Spark JVMs in all, a few minutes on two cores.
+    # by the notebook method: four Spark JVMs in all, a few minutes on two cores; then U (5 USD-M perpetuals, A's
+    # month), one more process on the shared Spark Connect server.
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
-    args = ("--scenario S,A --s-pairs 3 --s-months 2 --pairs 5 --months 1 --latency-ms 1 --workers 4 "
+    args = ("--scenario S,A,U --s-pairs 3 --s-months 2 --pairs 5 --months 1 --latency-ms 1 --workers 4 "
             "--process-per scenario").split()  # fmt: skip
     cmd = [sys.executable, "-m", "crypto_assets_tests.benchmark", *args, "--workdir", str(tmp_path / "bench")]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
@@ -57,8 +62,8 @@ def test_benchmark_smoke_only_runs_and_prints_every_target_without_judging_them(
     assert connect["seconds"] > 0
 
     summaries = {line["scenario"]: line for line in lines if line["kind"] == "summary"}
-    assert set(summaries) == {"S", "A"}
-    for scenario, summary in summaries.items():
+    assert set(summaries) == {"S", "A", "U"}
+    for scenario, summary in ((s, summaries[s]) for s in ("S", "A")):
         assert SUMMARY_KEYS <= set(summary), (scenario, SUMMARY_KEYS - set(summary))
         assert summary["ok"] and summary["checks_failed"] == [], scenario
         assert summary["rows"] > 0 and summary["python_peak_mb"] > 0 and summary["jvm_peak_mb"] > 0
@@ -73,6 +78,22 @@ def test_benchmark_smoke_only_runs_and_prints_every_target_without_judging_them(
         assert limit["zips"] == summary["archives"] and limit["parquet_bytes"] > 0 and limit["inflated_bytes"] > 0
         assert all(_number(limit[k]) for k in ("inflate_seconds_1_thread", "inflate_seconds_2_threads",
                                                "parquet_write_seconds", "limit_seconds"))  # fmt: skip
+
+    # U: the um chain (and whatever other monthly um assets the graph has, funding rates among them) in one backfill
+    futures = {line["asset"]: line for line in lines if line["kind"] == "asset" and line["scenario"] == "U"}
+    assert U_ASSETS <= set(futures) and all(a.startswith("um/") for a in set(futures) - {"dataset_report"})
+    u = summaries["U"]
+    assert u["ok"] and u["checks_failed"] == [] and u["market"] == "um" and u["pairs"] == 5
+    assert set(u["monthly_assets"]) >= {"um/raw_monthly_klines", "um/normalized_csv", "um/parquet_candles"}
+    assert all(a.startswith("um/") for a in u["monthly_assets"])
+    # cold: every archive downloaded (klines, and funding where the graph fetches it) is an ok archive
+    assert u["archives"] == futures["um/raw_monthly_klines"]["archives_downloaded"] > 0
+    assert u["archives"] == sum(u["archives_by_asset"].values())
+    assert u["rows"] > 0
+    assert futures["dataset_report"]["total_rows"] == futures["um/parquet_candles"]["rows"] == u["rows"]
+    assert _number(u["seconds_per_archive"]) and _number(summaries["A"]["seconds_per_archive"])
+    assert not [line for line in lines if line["kind"] == "phase" and line.get("scenario") == "U"
+                and line["phase"] in ("notebook", "limit")]  # fmt: skip
 
     targets = {t["name"]: t for t in lines[-1]["targets"]}
     assert TARGETS <= set(targets), TARGETS - set(targets)

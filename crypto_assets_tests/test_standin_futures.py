@@ -251,3 +251,31 @@ def test_control_routes_steer_futures_faults_in_another_process(standin):
     before = get(standin, path + ".CHECKSUM").text
     post("replace", {"symbol": "ETHUSD_PERP", "interval": "1d", "period": "2025-02", "futures": "cm"})
     assert get(standin, path + ".CHECKSUM").text != before
+
+
+def test_synthetic_markets_get_usd_m_perpetuals_on_request_and_keep_their_pairs():
+    from crypto_assets_tests.binance_standin import Market
+
+    first, last = "2024-10", "2025-12"
+    plain, with_futures = Market.synthetic(60, first, last), Market.synthetic(60, first, last, contracts=60)
+    assert plain.contracts == [] and [repr(p) for p in plain.pairs] == [repr(p) for p in with_futures.pairs]
+    contracts = with_futures.contracts
+    assert len(contracts) == 60 and {c.futures for c in contracts} == {"um"} and all(c.perpetual for c in contracts)
+    assert len({c.symbol for c in contracts}) == 60
+    inside = [c for c in contracts if first <= c.listed[:7] <= last]
+    gone = [c for c in contracts if c.delisted and first <= c.delisted[:7] <= last]
+    assert len(inside) == len(gone) == 6
+    four = [c for c in contracts if c.funding_interval_hours == 4]
+    switching = [c for c in contracts if c.funding]
+    assert four and switching and len(four) + len(switching) < 30
+    for spec in switching:  # 8 h, then 4 h from a settlement inside the range on
+        (since, hours), = spec.funding
+        month = since[:7]
+        rows = with_futures.funding_rows(spec.symbol, month, "um")
+        assert hours == 4 and first <= month <= last and {r[2] for r in rows} == {4, 8}, spec
+        assert all(r[0] % (r[2] * HOUR_MS) == 0 for r in rows), spec
+    listed = inside[0]  # klines and funding from its onboard month on
+    month = listed.listed[:7]
+    assert with_futures.expected(listed.symbol, "4h", month, futures="um")["rows"] > 0
+    assert with_futures.funding_expected(listed.symbol, month, "um")["rows"] > 0
+    assert with_futures.periods(listed.symbol, FUNDING, "monthly", futures="um")[0] == month
