@@ -412,7 +412,7 @@ def write_funding_months(
         raise ValueError(f"write_funding_months needs a funding dataset (Layout.funding); got {layout.dataset}")
     months = list(dict.fromkeys(months))
     results: dict[Month, FundingMonthWrite] = {}
-    to_write: dict[Month, tuple[str, dict[str, PairMonth], dict[str, list[FundingRow]], dict[str, int]]] = {}
+    to_write: dict[Month, tuple[str, dict[str, PairMonth], dict[str, PairMonth]]] = {}
     swap.recover(layout.parquet_root)  # a run killed mid-swap: put back the months it had moved aside
     for month in months:
         entries = read_manifest(layout, month)
@@ -435,15 +435,9 @@ def write_funding_months(
             summary = FundingMonthSummary.from_dict(marker["summary"])
             results[month] = FundingMonthWrite(month, files, size, True, summary)
             continue
-        try:
-            rows, dropped = _read_month(layout, month, ok)
-        except (FundingFormatError, ArchiveError, OSError) as exc:
-            summary = FundingMonthSummary.from_dict(marker["summary"]) if marker else empty_summary(month, entries)
-            results[month] = FundingMonthWrite(month, files, size, True, summary, f"{month}: {exc}")
-            continue
-        to_write[month] = (wanted, entries, rows, dropped)
+        to_write[month] = (wanted, entries, ok)
     if to_write:
-        results |= _write(spark(), layout, to_write, rate_bound)
+        results |= _write(spark, layout, to_write, rate_bound)
     return {m: results[m] for m in months}
 
 
@@ -467,37 +461,46 @@ def _read_month(layout: Layout, month: Month, ok: dict[str, PairMonth]
     return rows, dropped
 
 
-def _write(session: SparkSession, layout: Layout, months: dict, rate_bound: float) -> dict[Month, FundingMonthWrite]:
-    """One job writes every month of ``months`` into the staging root; each month's figures (with the rows read
-    back from the staged files) go into its staged folder's marker; then each folder is swapped in."""
+def _write(spark: Callable[[], SparkSession], layout: Layout, months: dict,
+           rate_bound: float) -> dict[Month, FundingMonthWrite]:  # fmt: skip
+    """Each month of ``months`` parsed and written into the staging root, one month at a time (only one month's rows
+    are ever in memory: 600 contracts x 15 months held at once took the run process over its share of 1 GB); an
+    archive that does not parse fails its month, the others are written. Then each month's figures (with the rows
+    read back from the staged files) go into its staged folder's marker, and each folder is swapped in."""
     from pyspark.sql import functions as F
 
-    # The lake's file format must not depend on the caller's session: standard UTC timestamps, not legacy INT96.
-    session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     staging = swap.staging_root(layout.parquet_root)
-    data = [
-        (symbol, r.funding_time, r.calc_time, r.interval_hours, float(r.rate), month.year, month.month)
-        for month, (_, _, rows, _) in months.items()
-        for symbol, symbol_rows in rows.items()
-        for r in symbol_rows
-    ]
-    frame = session.createDataFrame(data, parquet_schema()).select(
-        F.timestamp_millis("funding_ms").alias("funding_time"),
-        F.timestamp_millis("calc_ms").alias("calc_time"),
-        "symbol", "funding_interval_hours", "funding_rate", "year", "month",
-    )  # fmt: skip
-    # Leading with the partition columns keeps this sort (one file per month, contracts in time order).
-    frame = frame.repartition("year", "month").sortWithinPartitions("year", "month", "symbol", "funding_time")
-    (frame.write.mode("overwrite").option("partitionOverwriteMode", "dynamic").option("compression", "snappy")
-     .partitionBy("year", "month").parquet(str(staging)))  # fmt: skip
-    read_back = _read_back(session, layout, list(months))
-    results = {}
-    for month, (wanted, entries, rows, dropped) in months.items():
+    session, failed, written = None, {}, {}
+    for month, (wanted, entries, ok) in months.items():
+        try:
+            rows, dropped = _read_month(layout, month, ok)
+        except (FundingFormatError, ArchiveError, OSError) as exc:
+            failed[month] = f"{month}: {exc}"
+            continue
+        if session is None:
+            session = spark()
+            # The lake's file format must not depend on the session: standard UTC timestamps, not legacy INT96.
+            session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        data = [(symbol, r.funding_time, r.calc_time, r.interval_hours, float(r.rate), month.year, month.month)
+                for symbol, symbol_rows in rows.items() for r in symbol_rows]  # fmt: skip
+        frame = session.createDataFrame(data, parquet_schema()).select(
+            F.timestamp_millis("funding_ms").alias("funding_time"),
+            F.timestamp_millis("calc_ms").alias("calc_time"),
+            "symbol", "funding_interval_hours", "funding_rate",
+        )  # fmt: skip
+        del data
+        # One file per month, contracts in time order.
+        frame = frame.coalesce(1).sortWithinPartitions("symbol", "funding_time")
+        frame.write.mode("overwrite").option("compression", "snappy").parquet(str(staging / _relative(layout, month)))
         summary = empty_summary(month, entries, rate_bound)
         for symbol, symbol_rows in rows.items():
-            figures = summarize_symbol(symbol_rows, duplicates_dropped=dropped[symbol], rate_bound=rate_bound)
+            summary.per_symbol[symbol] = summarize_symbol(symbol_rows, duplicates_dropped=dropped[symbol],
+                                                          rate_bound=rate_bound)  # fmt: skip
+        written[month] = (wanted, summary)
+    read_back = _read_back(session, layout, list(written)) if written else {}
+    for month, (wanted, summary) in written.items():
+        for symbol, figures in summary.per_symbol.items():
             figures.parquet_rows = read_back.get((month, symbol), 0)
-            summary.per_symbol[symbol] = figures
         for (m, symbol), count in read_back.items():  # a contract in the Parquet that no archive holds
             if m == month and symbol not in summary.per_symbol:
                 summary.per_symbol[symbol] = FundingSymbolSummary(0, 0, 0, 0, [], 0, 0, [], 0, 0.0, 0, count)
@@ -508,12 +511,17 @@ def _write(session: SparkSession, layout: Layout, months: dict, rate_bound: floa
             "symbols": summary.symbols, "files": len(staged), "bytes": sum(f.stat().st_size for f in staged),
             "summary": summary.to_dict(),
         })  # fmt: skip
-        results[month] = summary
-    swap.swap_in(layout.parquet_root, [_relative(layout, m) for m in months])
+    swap.swap_in(layout.parquet_root, [_relative(layout, m) for m in written])
     out = {}
-    for month, summary in results.items():
+    for month, (_, summary) in written.items():
         files, size = markers.file_stats(layout, month)
         out[month] = FundingMonthWrite(month, files, size, False, summary)
+    for month, error in failed.items():
+        marker = read_month_marker(layout, month)
+        entries = months[month][1]
+        summary = FundingMonthSummary.from_dict(marker["summary"]) if marker else empty_summary(month, entries)
+        files, size = markers.file_stats(layout, month)
+        out[month] = FundingMonthWrite(month, files, size, True, summary, error)
     return out
 
 
