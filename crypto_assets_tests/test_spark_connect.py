@@ -62,7 +62,52 @@ def test_connect_parquet_equals_local_mode(standin, tmp_path, spark_resource, sp
     local_rows = parquet_rows(spark, Layout.at(tmp_path / "local", "4h").parquet_root)
     assert connect_rows and connect_rows == local_rows
     assert {(r[-2], r[-1]) for r in connect_rows} == {(2025, 2), (2025, 3)}
-    assert spark_connect_server.running()  # the runs released their sessions, not the server
+    assert spark_connect_server.running()  # the runs closed their clients, not the server
+
+
+_RUN = """
+import sys
+from crypto_assets.lake.parquet import write_months
+from crypto_assets.lake.spark import connect_session, spark_conf
+from crypto_assets.layout import Layout
+from crypto_assets.months import Month
+
+session = connect_session(sys.argv[1], spark_conf())
+written = write_months(lambda: session, Layout.at(sys.argv[2], "4h"), [Month(2025, 1)], force=True)
+print(session.session_id, written[Month(2025, 1)].rows)
+if len(sys.argv) > 3:  # release the session on the server, as a client that was not told to keep it would
+    session.release_session_on_close = True
+session.stop()
+"""
+
+
+def test_runs_share_the_server_session_and_read_back_each_others_rewrites(tmp_path, spark_connect_server):
+    """Every run on our server joins the one session its URL names (the warm-up's: generated code is compiled once
+    for all), and leaves it open; a month that a run rewrites is read back right by the next run in that session
+    (Connect's plan cache would hand it the first run's files); a run that finds a session closed gets its own."""
+    import uuid
+
+    from crypto_assets.lake.spark import shared_session
+    from crypto_assets.lake.warm_up import made_up_lake
+    from crypto_assets.months import Month
+
+    shared = shared_session(spark_connect_server.url)
+    assert shared and spark_connect_server.url.endswith(f"/;session_id={shared}")
+    made_up_lake(tmp_path / "lake", "4h", (Month(2025, 1),), ("AUSDT", "BUSDT"), 3)
+
+    def run(url: str, *release: str) -> tuple[str, int]:
+        done = subprocess.run([sys.executable, "-c", _RUN, url, str(tmp_path / "lake"), *release], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=180)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        session, rows = done.stdout.split()
+        return session, int(rows)
+
+    assert run(spark_connect_server.url) == run(spark_connect_server.url) == (shared, 2 * 18)
+    address = spark_connect_server.url.partition("/;")[0]
+    other = str(uuid.uuid4())
+    assert run(f"{address}/;session_id={other}", "release") == (other, 36)  # that session is now closed
+    own, rows = run(f"{address}/;session_id={other}")
+    assert own not in (other, shared) and rows == 36
 
 
 def test_unreachable_remote_fails_naming_the_url_and_the_fix():
@@ -96,11 +141,13 @@ def test_cli_start_status_stop_leaves_no_jvm(tmp_path):
 
     started = run("start")
     assert started.returncode == 0, started.stderr
-    assert started.stdout.strip() == f"export SPARK_REMOTE=sc://127.0.0.1:{port}"
+    session = (tmp_path / f"connect-{port}.session").read_text()
+    assert started.stdout.strip() == f"export SPARK_REMOTE=sc://127.0.0.1:{port}/;session_id={session}"
     pid = int((tmp_path / f"connect-{port}.pid").read_text())
     try:
         assert "SparkConnectServer" in Path(f"/proc/{pid}/cmdline").read_bytes().decode()
-        assert run("start").returncode == 0  # already running: reused, not a second JVM
+        again = run("start")  # already running: reused, not a second JVM, and its runs keep their session
+        assert again.returncode == 0 and again.stdout == started.stdout
         status = run("status")
         assert status.returncode == 0 and "running" in status.stdout, status.stdout
         stopped = run("stop")
@@ -109,6 +156,7 @@ def test_cli_start_status_stop_leaves_no_jvm(tmp_path):
         if running(pid, wait=0):
             os.kill(pid, 9)
     assert not running(pid), "the server JVM outlived `stop`"
+    assert not (tmp_path / f"connect-{port}.session").exists()
     assert run("status").returncode == 3
 
 

@@ -27,8 +27,6 @@ from functools import reduce
 from operator import or_
 from typing import TYPE_CHECKING
 
-from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
-
 from crypto_assets.binance.archives import MarketType
 from crypto_assets.binance.klines import FUTURES_HEADER, MICROS_FROM, kline_columns
 from crypto_assets.lake import markers, swap
@@ -47,12 +45,20 @@ CONCURRENT_MONTHS = 3
 ONE_JOB_CSV_BYTES = 160 << 20
 _GUARD = "normalized CSV check failed"
 
-_KLINE_TYPES = {"open_time": LongType(), "close_time": LongType(), "trades": LongType(), "ignore": StringType()}
+# Spark SQL type names, not pyspark type objects: importing pyspark costs a run process that never starts Spark (most
+# of a ``pair_universe`` run's) ~0.35 s at start.
+_KLINE_TYPES = {"open_time": "bigint", "close_time": "bigint", "trades": "bigint", "ignore": "string"}
 
 
-def csv_schema(market: MarketType = MarketType.SPOT) -> StructType:
-    """The normalized CSV of ``market``: Binance's 12 kline fields as published, named for what they hold."""
-    return StructType([StructField(name, _KLINE_TYPES.get(name, DoubleType())) for name in kline_columns(market)])
+def csv_types(market: MarketType = MarketType.SPOT) -> list[tuple[str, str]]:
+    """The normalized CSV of ``market``: Binance's 12 kline fields as published, named for what they hold, with their
+    Spark SQL types."""
+    return [(name, _KLINE_TYPES.get(name, "double")) for name in kline_columns(market)]
+
+
+def csv_struct(market: MarketType = MarketType.SPOT) -> str:
+    """``csv_types`` as a Spark SQL struct type (``struct<open_time:bigint,...>``)."""
+    return f"struct<{','.join(f'{name}:{kind}' for name, kind in csv_types(market))}>"
 
 
 def csv_header(market: MarketType = MarketType.SPOT) -> str:
@@ -65,11 +71,11 @@ def parquet_columns(market: MarketType = MarketType.SPOT) -> list[tuple[str, str
     partition columns. Spot and USD-M: ``volume`` and ``taker_buy_base`` in the base asset, ``quote_volume`` and
     ``taker_buy_quote`` in the quote asset. COIN-M: ``volume`` and ``taker_buy_volume`` in contracts,
     ``base_volume`` and ``taker_buy_base_volume`` in the base asset."""
-    kept = [f for f in csv_schema(market).fields if f.name not in ("open_time", "close_time", "ignore")]
+    kept = [(n, k) for n, k in csv_types(market) if n not in ("open_time", "close_time", "ignore")]
     return [
         ("timestamp", "timestamp"),  # candle open instant, UTC (Parquet TIMESTAMP_MICROS, adjusted to UTC)
         ("symbol", "string"),
-        *((f.name, "long" if isinstance(f.dataType, LongType) else "double") for f in kept),
+        *((name, "long" if kind == "bigint" else "double") for name, kind in kept),
         ("year", "int"),  # partition column: UTC year of timestamp
         ("month", "int"),  # partition column: UTC month (1-12) of timestamp
     ]
@@ -91,8 +97,8 @@ def write_options(market: MarketType = MarketType.SPOT) -> dict[str, str]:
             **{f"parquet.enable.dictionary#{c}": "false" for c in data_columns(market) if c != "trades"}}  # fmt: skip
 
 
-CSV_SCHEMA = csv_schema()
-"""Spot's normalized CSV (see ``csv_schema``)."""
+CSV_TYPES = csv_types()
+"""Spot's normalized CSV (see ``csv_types``)."""
 CSV_HEADER = csv_header()
 """The header line every normalized spot CSV starts with."""
 PARQUET_COLUMNS = parquet_columns()
@@ -100,7 +106,7 @@ PARQUET_COLUMNS = parquet_columns()
 
 
 class MalformedCsvError(ValueError):
-    """A normalized CSV row that does not fit ``CSV_SCHEMA`` or its month; the message names the file and row.
+    """A normalized CSV row that does not fit ``CSV_TYPES`` or its month; the message names the file and row.
 
     ``results`` holds what ``write_months`` did for the other months (written or skipped) before it raised."""
 
@@ -283,16 +289,16 @@ def _read_csv(session: SparkSession, layout: Layout, months: list[Month]) -> Dat
 
     # The folders, not globs: Spark resolves a glob file by file (2-3 s for a month of 600 pairs), and it skips the
     # "_" manifest and "." temporary files in a folder by itself.
-    schema, header = csv_schema(layout.market), csv_header(layout.market)
+    types, header = csv_types(layout.market), csv_header(layout.market)
     lines = session.read.text([str(layout.csv_dir(m)) for m in months])
     skipped = [header, ""] + ([FUTURES_HEADER] if layout.market.is_futures else [])
     lines = lines.where(~F.col("value").isin(*skipped))
     parts = F.split("value", ",", -1)
     values = {}
-    for i, f in enumerate(schema.fields):
-        if f.name not in ("close_time", "ignore"):  # not kept; the field count is checked below
-            values[f.name] = F.try_element_at(parts, F.lit(i + 1)).try_cast(f.dataType).alias(f.name)
-    misfit = reduce(or_, [F.size(parts) != len(schema.fields), *(v.isNull() for v in values.values())])
+    for i, (name, kind) in enumerate(types):
+        if name not in ("close_time", "ignore"):  # not kept; the field count is checked below
+            values[name] = F.try_element_at(parts, F.lit(i + 1)).try_cast(kind).alias(name)
+    misfit = reduce(or_, [F.size(parts) != len(types), *(v.isNull() for v in values.values())])
     name, path = F.col("_metadata.file_name").alias("name"), F.col("_metadata.file_path").alias("path")
     rows = lines.select(*values.values(), misfit.alias("misfit"), "value", name, path)
     if len(months) == 1:
@@ -306,7 +312,7 @@ def _read_csv(session: SparkSession, layout: Layout, months: list[Month]) -> Dat
     open_day = F.date_from_unix_date((open_ms / MS_PER_DAY).cast("long").cast("int"))
     in_folder_month = (F.year(open_day) == year) & (F.month(open_day) == month)
     misfit_row = _fail(f"{_GUARD}: %s: row '%s' does not fit Binance's kline columns; expected 12 comma-separated "
-                       f"fields {header} ({schema.simpleString()})", "path", "value")  # fmt: skip
+                       f"fields {header} ({csv_struct(layout.market)})", "path", "value")  # fmt: skip
     wrong_month = _fail(f"{_GUARD}: %s: open_time %s (UTC day %s) is not in the folder's month %s (row '%s')",
                         "path", "open_time", open_day, folder, "value")  # fmt: skip
     # The guards sit on the timestamp, a column every write keeps: Spark does not compute a column nobody reads.

@@ -114,6 +114,9 @@ def connect_session(url: str, conf: dict[str, str]) -> SparkSession:
     a session may change (time zone, partition overwrite, Parquet output, file sizes, shuffle partitions): a server
     we did not start still writes the lake the same way. Fails at once, naming the URL, if nothing answers there.
 
+    A URL with ``/;session_id=<uuid>`` (our server's, see ``spark_server``) joins that session, shared with the other
+    runs and left open when this run's client stops; if the server has closed it, the run gets a session of its own.
+
     pyspark switches the whole process to Connect mode (``pyspark.sql.functions`` then build Connect columns), so a
     process uses either this or ``build_session``, not both."""
     from pyspark.sql import SparkSession
@@ -126,8 +129,45 @@ def connect_session(url: str, conf: dict[str, str]) -> SparkSession:
             f"no Spark Connect server answers at SPARK_REMOTE={url}: start one with `make spark` (or `python -m "
             f"crypto_assets.lake.spark_server start --port {port}`), or unset SPARK_REMOTE to run Spark in local mode"
         )
-    session = SparkSession.builder.remote(url).getOrCreate()
+    shared = shared_session(url) is not None
+    try:
+        session = _configured(SparkSession.builder.remote(url).getOrCreate(), conf)
+    except Exception as error:
+        if not shared or "SESSION_CLOSED" not in str(error):
+            raise
+        # The server closed the shared session (idle past its timeout, or released): this run gets one of its own.
+        SparkSession.builder.remote(url).getOrCreate().stop()
+        url, shared = _without_session(url), False
+        session = _configured(SparkSession.builder.remote(url).getOrCreate(), conf)
+    if shared:
+        # Another run's, or the warm-up's: closing this client must leave it open on the server (pyspark releases a
+        # session it stops unless told not to; this public attribute of its Connect session is the way to say so).
+        session.release_session_on_close = False
+    return session
+
+
+def shared_session(url: str) -> str | None:
+    """The Connect session id a ``sc://host:port/;session_id=<uuid>`` URL names (our server's runs share one, see
+    ``spark_server``); None when the URL names none and each run gets a session of its own."""
+    for param in url.split("/;", 1)[1].split(";") if "/;" in url else ():
+        key, _, value = param.partition("=")
+        if key == "session_id" and value:
+            return value
+    return None
+
+
+def _without_session(url: str) -> str:
+    address, _, params = url.partition("/;")
+    kept = [p for p in params.split(";") if p and not p.startswith("session_id=")]
+    return address + ("/;" + ";".join(kept) if kept else "")
+
+
+def _configured(session: SparkSession, conf: dict[str, str]) -> SparkSession:
     for key, value in conf.items():
         if key.startswith("spark.sql.") and session.conf.isModifiable(key):
             session.conf.set(key, value)
+    # Connect caches the analyzed plan of a read by its request: the same folders read again in the same session
+    # (the month summary after a rewrite, a later run's read of a month it rewrote) would list the files of the first
+    # read, which the rewrite swapped out.
+    session.conf.set("spark.connect.session.planCache.enabled", "false")
     return session

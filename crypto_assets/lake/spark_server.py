@@ -10,6 +10,12 @@ lake's settings (``spark_conf``): the same heap, collector, UTC time zones and S
 It listens on 127.0.0.1 only. Its pid and log live in a state folder (``$DAGSTER_HOME/spark-connect``, else
 ``~/.cache/crypto_assets/spark-connect``), one pair of files per port; ``stop`` sends SIGTERM, then SIGKILL to the
 whole process group after a grace period, so no JVM is left behind.
+
+The server's URL names one Connect session (``sc://127.0.0.1:15002/;session_id=<uuid>``, a new id at each start,
+kept beside the pid) that its warm-up and every run then share. A Connect session is the unit of Spark's class
+isolation: each new one compiles the queries' generated code again, in a class loader of its own, and the JIT starts
+over on those classes. S's Parquet step spent more CPU in that than in its own rows; in the shared session a run
+finds the warm-up's classes compiled.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -38,6 +45,9 @@ READY_LINE = "Spark Connect server started at"
 # of one per core, and a smaller JIT code cache than its 240 MB default, keep its resident memory in bounds.
 _SERVER_JVM = ("-Dio.netty.allocator.numDirectArenas=1 -Dio.netty.allocator.numHeapArenas=1 "
                "-XX:ReservedCodeCacheSize=96m")
+# The shared session (see above) must outlive idle hours of the UI; a run that still finds it closed gets a session of
+# its own (``spark.connect_session``).
+_SESSION_TIMEOUT = "7d"
 _COMMAND_LINE = {"spark.master", "spark.app.name", "spark.driver.memory", "spark.driver.extraJavaOptions"}
 
 
@@ -102,6 +112,7 @@ def server_command(conf: dict[str, str], port: int, java_options: str = "") -> l
         "--driver-memory", conf.get("spark.driver.memory", "480m"), "--driver-java-options", options,
         "--conf", f"spark.connect.grpc.binding.address={HOST}", "--conf", f"spark.connect.grpc.binding.port={port}",
         "--conf", "spark.log.level=WARN",  # one line per query at INFO would grow the log for as long as it runs
+        "--conf", f"spark.connect.session.manager.defaultSessionTimeout={_SESSION_TIMEOUT}",
     ]  # fmt: skip
     for key, value in conf.items():
         if key not in _COMMAND_LINE:
@@ -122,7 +133,16 @@ class SparkConnectServer:
 
     @property
     def url(self) -> str:
-        return remote_url(self.port)
+        """SPARK_REMOTE for this server: its address and the session its runs share (once started)."""
+        try:
+            session = self.session_file.read_text().strip()
+        except OSError:
+            session = ""
+        return remote_url(self.port) + (f"/;session_id={session}" if session else "")
+
+    @property
+    def session_file(self) -> Path:
+        return self.state_dir / f"connect-{self.port}.session"
 
     @property
     def pid_file(self) -> Path:
@@ -168,6 +188,7 @@ class SparkConnectServer:
         archive = ClassArchive.at(class_cache or None)
         java_options = archive.java_options(write=False) if archive is not None else ""
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.session_file.write_text(str(uuid.uuid4()))
         # glibc's per-thread malloc arenas hold ~30 MB of native fragments in a busy JVM; two are enough here.
         env = {**os.environ, "SPARK_HOME": str(spark_home()), "MALLOC_ARENA_MAX": "2"}
         env.setdefault("SPARK_LOCAL_IP", HOST)
@@ -223,6 +244,7 @@ class SparkConnectServer:
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
+            self.session_file.unlink(missing_ok=True)
             self._reap()
             return False
         try:
@@ -239,6 +261,7 @@ class SparkConnectServer:
             pass
         self._reap()
         self.pid_file.unlink(missing_ok=True)
+        self.session_file.unlink(missing_ok=True)
         return True
 
     def _reap(self, block: bool = True) -> None:
