@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+from dagster_pyspark import LazyPySparkResource
 from pydantic import PrivateAttr
 
 from crypto_assets.binance.archives import MarketType
@@ -104,12 +105,12 @@ class UniverseResource(dg.ConfigurableResource):
         return UniverseOptions(**{**mine, **given})
 
 
-class SparkResource(dg.ConfigurableResource):
-    """A lazy SparkSession resource, as dagster-pyspark's ``LazyPySparkResource`` (same ``spark_config`` and
-    ``spark_session``): made on first use (runs with nothing to write never pay for Spark) and, unlike that one,
-    released at the end of the run. Not a subclass of it: importing dagster-pyspark imports pyspark (~0.35 s) in every
-    run process, most of which (``pair_universe``'s, ``dataset_report``'s) never start Spark. The stock resource
-    cannot make a Spark Connect session, nor start its JVM from a class-data archive.
+class SparkResource(LazyPySparkResource):
+    """dagster-pyspark's lazy SparkSession resource: made on first use (runs with nothing to write never pay for
+    Spark) and, unlike the stock one, released at the end of the run. It overrides the public ``spark_session`` only:
+    the stock resource cannot make a Spark Connect session, nor start its JVM from a class-data archive. (Importing
+    dagster-pyspark imports pyspark, ~0.15 s of each run process's start, also of runs that never start Spark: the
+    price of building on the design's SparkSession resource.)
 
     With ``remote`` (SPARK_REMOTE, ``sc://host:port``) the session is a client of a long-lived Spark Connect server
     shared by runs (see ``lake.spark_server``); releasing it leaves the server running. Without it, the run starts
@@ -117,7 +118,6 @@ class SparkResource(dg.ConfigurableResource):
     kept in ``class_cache`` (CRYPTO_SPARK_CLASS_CACHE; empty = the user's cache folder, ``off`` = none), and stops
     it at the end of the run."""
 
-    spark_config: dict[str, Any]
     remote: str = _DEFAULT.spark_remote
     class_cache: str = _DEFAULT.spark_class_cache
     _session: Any = PrivateAttr(default=None)
