@@ -11,7 +11,7 @@ from crypto_assets.checks import month_check_specs, month_results
 from crypto_assets.lake import quality
 from crypto_assets.lake.csv import normalize_month
 from crypto_assets.lake.raw import FAILED, OK, FetchStats, fetch_months
-from crypto_assets.lake.universe import read_contract_universe, read_universe
+from crypto_assets.lake.universe import universe_symbols
 from crypto_assets.partitions import monthly, run_months
 from crypto_assets.resources import BinanceResource, LakeResource
 
@@ -63,14 +63,6 @@ as Binance publishes them; parquet_candles parses, types and checks every value.
 count its rows and check its CRC-32 against the zip's. Only symbols whose archives changed are rebuilt."""
 
 
-def universe_symbols(m: MarketAssets, lake: LakeResource) -> list[str]:
-    """The symbols of ``m``'s market the monthly assets cover: spot's pairs, or the futures market's contracts."""
-    layout = m.layout(lake)
-    if m.market is MarketType.SPOT:
-        return read_universe(layout).symbols
-    return read_contract_universe(layout).symbols
-
-
 def kline_assets(market: MarketType) -> list[dg.AssetsDefinition]:
     """raw_monthly_klines and normalized_csv of ``market`` (spot's under their plain names, see ``MarketAssets``)."""
     m = MarketAssets(market)
@@ -88,7 +80,7 @@ def kline_assets(market: MarketType) -> list[dg.AssetsDefinition]:
     def raw_monthly_klines(context: dg.AssetExecutionContext, binance: BinanceResource, lake: LakeResource):
         months = run_months(context)
         layout = m.layout(lake)
-        symbols = universe_symbols(m, lake)
+        symbols = universe_symbols(layout)
         context.log.info(f"fetching {len(symbols)} {market.value} {m.noun} x {len(months)} months ({lake.interval}) "
                          f"with {binance.download_workers} connections")  # fmt: skip
         began = time.perf_counter()

@@ -7,17 +7,7 @@ from crypto_assets.assets.markets import MarketAssets
 from crypto_assets.binance.archives import MarketType
 from crypto_assets.checks import check_result
 from crypto_assets.lake import quality
-from crypto_assets.lake.markers import read_marker
-from crypto_assets.lake.report import (
-    datasets_table,
-    funding_report,
-    gaps_table,
-    month_table,
-    refresh_report,
-    write_lake_report,
-    write_report,
-)
-from crypto_assets.months import Month
+from crypto_assets.lake.report import datasets_table, gaps_table, month_table, report_lake
 from crypto_assets.resources import LakeResource, SparkResource
 
 _DOC = """Totals, month distribution, per-symbol coverage, largest gaps, duplicates and daily-sourced months of every
@@ -51,52 +41,29 @@ def report_asset(markets: tuple[MarketType, ...] = (MarketType.SPOT,)) -> dg.Ass
         description=_DOC.format(datasets=datasets),
     )
     def dataset_report(context: dg.AssetExecutionContext, lake: LakeResource, spark: SparkResource):
-        reports, outcomes, files, recomputed = {}, {}, {}, 0
-        for m in chains:
-            layout = m.layout(lake)
-            report, months = refresh_report(lambda: spark.spark_session, layout)
-            recomputed += len(months)
-            month_rows, symbols = {}, set()
-            for entry in report["months"]:
-                marker = read_marker(layout, Month.parse(entry["month"])) or {}
-                month_rows[entry["month"]] = int(marker.get("rows", -1))
-                symbols.update((marker.get("summary") or {}).get("per_symbol", {}))
-            files[layout.dataset] = write_report(layout, report)
-            reports[layout.dataset] = report
-            outcomes[layout.dataset] = quality.report_totals_match(report, month_rows, len(symbols))
-        for m in futures:
-            layout = m.layout(lake).funding
-            report = funding_report(layout)
-            files[layout.dataset] = write_report(layout, report)
-            reports[layout.dataset] = report
-        lake_files = write_lake_report(lake.layout, reports)
-        first = next(iter(reports))  # the first market of CRYPTO_MARKETS: its tables show in the asset's metadata
-        klines = {d: r for d, r in reports.items() if r["interval"] != "funding"}
+        done = report_lake(lambda: spark.spark_session, [m.layout(lake) for m in chains],
+                           [m.layout(lake).funding for m in futures])  # fmt: skip
+        first = next(iter(done.reports))  # the first market of CRYPTO_MARKETS: its tables show in the metadata
+        files = done.files[first]
+        totals = done.totals()
         metadata = {
-            "total_rows": sum(r["total_rows"] for r in reports.values()),
-            "symbols": sum(r["symbols"] for r in reports.values()),
-            "months": len({m["month"] for r in reports.values() for m in r["months"]}),
-            "months_recomputed": recomputed,
-            "duplicates": sum(r["duplicates"] for r in reports.values()),
-            "missing_candles": sum(r["missing_candles"] for r in klines.values()),
-            "first_candle": min((r["first_candle"] for r in klines.values() if r["first_candle"]), default=""),
-            "last_candle": max((r["last_candle"] for r in klines.values() if r["last_candle"]), default=""),
-            "dagster/row_count": sum(r["total_rows"] for r in reports.values()),
-            "month_distribution": dg.MetadataValue.md(month_table(reports[first])),
-            "largest_gaps": dg.MetadataValue.md(gaps_table(reports[first])),
-            "coverage_chart": dg.MetadataValue.path(str(files[first].png)),
-            "report_markdown": dg.MetadataValue.path(str(files[first].markdown)),
-            "report_json": dg.MetadataValue.path(str(files[first].json)),
+            **totals,
+            "months_recomputed": done.recomputed,
+            "dagster/row_count": totals["total_rows"],
+            "month_distribution": dg.MetadataValue.md(month_table(done.reports[first])),
+            "largest_gaps": dg.MetadataValue.md(gaps_table(done.reports[first])),
+            "coverage_chart": dg.MetadataValue.path(str(files.png)),
+            "report_markdown": dg.MetadataValue.path(str(files.markdown)),
+            "report_json": dg.MetadataValue.path(str(files.json)),
         }
-        if len(reports) > 1:
-            metadata["datasets"] = dg.MetadataValue.md(datasets_table(reports))
+        if len(done.reports) > 1:
+            metadata["datasets"] = dg.MetadataValue.md(datasets_table(done.reports))
             if futures:
-                funding = [r for d, r in reports.items() if d not in klines]
-                metadata["missing_settlements"] = sum(r["missing_candles"] for r in funding)
-            metadata["lake_report_markdown"] = dg.MetadataValue.path(str(lake_files.markdown))
-            for dataset, f in files.items():
+                metadata["missing_settlements"] = done.missing_settlements
+            metadata["lake_report_markdown"] = dg.MetadataValue.path(str(done.lake_files.markdown))
+            for dataset, f in done.files.items():
                 metadata[f"coverage_chart {dataset}"] = dg.MetadataValue.path(str(f.png))
-        return dg.MaterializeResult(metadata=metadata, check_results=[check_result(quality.all_of(outcomes))])
+        return dg.MaterializeResult(metadata=metadata, check_results=[check_result(quality.all_of(done.outcomes))])
 
     return dataset_report
 

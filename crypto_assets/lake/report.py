@@ -408,3 +408,58 @@ def funding_report(layout: Layout) -> dict:
         "_presence": sorted(presence),
     }
     return report
+
+
+@dataclass
+class LakeReport:
+    """dataset_report over several datasets: each one's report and files, the check outcome of each kline dataset,
+    the months whose figures Spark had to compute, and the lake-level files."""
+
+    reports: dict[str, dict]
+    files: dict[str, ReportFiles]
+    outcomes: dict[str, Any]  # dataset -> quality.Outcome of totals_match_months (kline datasets)
+    recomputed: int
+    lake_files: ReportFiles
+
+    def totals(self) -> dict[str, Any]:
+        """Figures over every dataset; candle figures (missing candles, first/last candle) over the kline ones."""
+        all_, klines = self.reports.values(), [r for r in self.reports.values() if r["interval"] != "funding"]
+        return {
+            "total_rows": sum(r["total_rows"] for r in all_),
+            "symbols": sum(r["symbols"] for r in all_),
+            "months": len({m["month"] for r in all_ for m in r["months"]}),
+            "duplicates": sum(r["duplicates"] for r in all_),
+            "missing_candles": sum(r["missing_candles"] for r in klines),
+            "first_candle": min((r["first_candle"] for r in klines if r["first_candle"]), default=""),
+            "last_candle": max((r["last_candle"] for r in klines if r["last_candle"]), default=""),
+        }
+
+    @property
+    def missing_settlements(self) -> int:
+        return sum(r["missing_candles"] for r in self.reports.values() if r["interval"] == "funding")
+
+
+def report_lake(spark: Callable[[], SparkSession], klines: list[Layout], funding: list[Layout]) -> LakeReport:
+    """Refresh and write the report of each kline dataset (``refresh_report``) and each funding dataset
+    (``funding_report``), judge each kline report's totals against its months' markers, and write the lake-level
+    files over all of them. ``spark`` is called for a session only if some kline month needs computing."""
+    from crypto_assets.lake import quality
+
+    reports, files, outcomes, recomputed = {}, {}, {}, 0
+    for layout in klines:
+        report, months = refresh_report(spark, layout)
+        recomputed += len(months)
+        month_rows, symbols = {}, set()
+        for entry in report["months"]:
+            marker = read_marker(layout, Month.parse(entry["month"])) or {}
+            month_rows[entry["month"]] = int(marker.get("rows", -1))
+            symbols.update((marker.get("summary") or {}).get("per_symbol", {}))
+        files[layout.dataset] = write_report(layout, report)
+        reports[layout.dataset] = report
+        outcomes[layout.dataset] = quality.report_totals_match(report, month_rows, len(symbols))
+    for layout in funding:
+        report = funding_report(layout)
+        files[layout.dataset] = write_report(layout, report)
+        reports[layout.dataset] = report
+    lake_files = write_lake_report((klines or funding)[0], reports)
+    return LakeReport(reports, files, outcomes, recomputed, lake_files)

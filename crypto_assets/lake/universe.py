@@ -77,3 +77,10 @@ def read_contract_universe(layout: Layout) -> FuturesUniverse:
         excluded_delivery=payload.get("excluded_delivery", []),
         other_quotes=payload.get("other_quotes", []),
     )
+
+
+def universe_symbols(layout: Layout) -> list[str]:
+    """The symbols the monthly assets of ``layout.market`` cover: spot's pairs, or the futures market's contracts."""
+    if layout.market.is_futures:
+        return read_contract_universe(layout).symbols
+    return read_universe(layout).symbols
