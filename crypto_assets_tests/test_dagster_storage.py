@@ -1,0 +1,90 @@
+"""The repo's dagster.yaml instance (crypto_assets.dagster_storage): a run's events, materializations and per-month
+check results are stored where Dagster's default storage puts them, with one engine per file, and read back from
+another process, by this project's instance and by a plain Dagster one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.instance.ref import InstanceRef
+
+from crypto_assets import dagster_storage
+
+REPO = Path(__file__).resolve().parents[1]
+MONTHS = dg.MonthlyPartitionsDefinition(start_date="2024-01-01", end_date="2024-04-01")  # 3 months
+CHECK = "rows"
+
+
+@dg.asset(partitions_def=MONTHS, check_specs=[dg.AssetCheckSpec(CHECK, asset="toy", partitions_def=MONTHS)],
+          backfill_policy=dg.BackfillPolicy.single_run())  # fmt: skip
+def toy(context):
+    yield dg.MaterializeResult()
+    for month in context.partition_keys:
+        yield dg.AssetCheckEvaluation(asset_key=context.asset_key, check_name=CHECK, passed=True, partition=month)
+    yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(
+        dg.AssetCheckKey(context.asset_key, CHECK)))  # fmt: skip
+
+
+READ_BACK = """
+import json, sys
+import dagster as dg
+from dagster._core.instance.ref import InstanceRef
+home, config_dir, run_id = sys.argv[1:]
+with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, config_dir=config_dir)) as instance:
+    check = dg.AssetCheckKey(dg.AssetKey("toy"), "rows")
+    materializations = instance.fetch_materializations(dg.AssetKey("toy"), limit=10).records
+    print(json.dumps({
+        "instance": type(instance).__name__,
+        "events": len(instance.get_records_for_run(run_id).records),
+        "months": sorted(r.partition_key for r in materializations),
+        "checks": sorted((r.partition, r.status.value)
+                         for r in instance.event_log_storage.get_asset_check_execution_history(check, limit=10)),
+    }))
+"""
+
+
+def test_repo_instance_stores_a_run_in_the_default_layout_and_reads_it_back_from_other_processes(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # the storage's directory comes from the instance, not the env
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    engines = []
+    real_create_engine = dagster_storage.create_engine
+
+    def counted_create_engine(*args, **kwargs):
+        engines.append(args)
+        return real_create_engine(*args, **kwargs)
+
+    monkeypatch.setattr(dagster_storage, "create_engine", counted_create_engine)
+
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        assert isinstance(instance, dagster_storage.ProjectInstance)
+        assert isinstance(instance.event_log_storage, dagster_storage.CachedEngineSqliteEventLogStorage)
+        keys = MONTHS.get_partition_keys()
+        result = dg.materialize([toy], instance=instance, tags={
+            "dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]})  # fmt: skip
+        assert result.success
+        run_id = result.run_id
+        events = len(instance.get_records_for_run(run_id).records)
+
+    # Dagster's default layout: runs, one event-log file per run plus the index, schedules.
+    for path in ("history/runs.db", f"history/runs/{run_id}.db", "history/runs/index.db", "schedules/schedules.db"):
+        assert (home / path).is_file(), path
+    # One engine per file (this run's, index.db), not one per transaction: Dagster's own class makes 44 for the 21
+    # events here.
+    assert len(engines) <= 3, engines
+
+    plain = tmp_path / "plain"  # a dagster.yaml naming no instance class: Dagster's own storage classes
+    plain.mkdir()
+    (plain / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    expected = {"events": events, "months": keys, "checks": [[month, "SUCCEEDED"] for month in keys]}
+    for config_dir, instance_class in ((home, "ProjectInstance"), (plain, "DagsterInstance")):
+        done = subprocess.run([sys.executable, "-c", READ_BACK, str(home), str(config_dir), run_id],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        read = json.loads(done.stdout.strip().splitlines()[-1])
+        assert read == {"instance": instance_class, **expected}, read
