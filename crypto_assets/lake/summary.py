@@ -1,6 +1,7 @@
 """The quality figures of a month of the Parquet lake, per symbol: what parquet_candles' checks judge and what
-dataset_report combines. Computed by Spark from the Parquet just written, in one aggregate query; kept in the month's
-marker (``lake/markers.py``) so a month that is not rewritten is never read again.
+dataset_report combines. Computed by Spark from the Parquet just written, in one aggregate query (and one more for
+the gap lists of the symbols that miss candles); kept in the month's marker (``lake/markers.py``) so a month that is
+not rewritten is never read again.
 
 Times are epoch milliseconds (UTC) and candle positions are slots on the interval's grid, never a local time.
 """
@@ -99,12 +100,17 @@ class MonthSummary:
 
 
 def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Month]) -> dict[Month, MonthSummary]:
-    """Quality figures of the Parquet of ``months``, per symbol, in one aggregate query.
+    """Quality figures of the Parquet of ``months``, per symbol.
 
     Per (month, symbol): rows, distinct timestamps, first/last open time, OHLC violations, rows with negative
     volumes or trades, open times off the interval's grid, and the gaps - runs of missing candles between
     consecutive open times (calendar months for ``1mo``) inside the symbol's own first..last range. Months without
     Parquet get an empty summary.
+
+    One hash aggregate gives every figure but the gap list, with no sort: the candles a symbol misses are its slot
+    range less its distinct slots, and distinct slots (and open times) are counted in Spark's exact bitmaps, a bit per
+    slot. Only the symbols that miss candles are read again, ordered by time, to list their gaps. (The window query
+    this replaced sorted every row of the months: a quarter of a 1m write, 5.1 s against 3.1 s for 6 M rows.)
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -115,46 +121,71 @@ def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Mon
     if not folders:
         return summaries
     frame = session.read.option("basePath", str(layout.parquet_root)).parquet(*folders)
-    t = F.unix_millis("timestamp")
     slot, slot_start = candle_slot(layout.interval, F)
-    by_symbol = Window.partitionBy("year", "month", "symbol").orderBy("t")
     ohlc_bad = (
         (F.col("low") > F.least("open", "close"))
         | (F.col("high") < F.greatest("open", "close"))
         | (F.col("low") > F.col("high"))
     )
     negative = reduce(or_, [F.col(c) < 0 for c in _NON_NEGATIVE[layout.market]])
-    step = F.col("slot") - F.col("previous_slot")
-    is_gap = step > 1
-    # Sorted ascending: the most missing candles first, then the earliest.
-    gap = F.struct((1 - step).alias("negative_missing"), slot_start(F.col("previous_slot") + 1).alias("start"),
-                   slot_start(F.col("slot") - 1).alias("end"))  # fmt: skip
+    candles = frame.select("year", "month", "symbol", F.unix_millis("timestamp").alias("t"), ohlc_bad.alias("ohlc_bad"),
+                           negative.alias("negative")).withColumn("slot", slot(F.col("t")))  # fmt: skip
+    off_grid = slot_start(F.col("slot")) != F.col("t")
+    # A bitmap holds 32,768 slots: a month of 1m candles spans two. Open times: the on-grid ones are their slots,
+    # the (rare) off-grid ones are kept as a set.
+    position = F.bitmap_bit_position("slot")
+    per_bitmap = candles.groupBy("year", "month", "symbol", F.bitmap_bucket_number("slot").alias("bucket")).agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.min("t").alias("first_open_time"),
+        F.max("t").alias("last_open_time"),
+        F.sum(F.col("ohlc_bad").cast("long")).alias("ohlc_violations"),
+        F.sum(F.col("negative").cast("long")).alias("negative_values"),
+        F.count(F.when(off_grid, 1)).alias("off_grid"),
+        F.min("slot").alias("first_slot"),
+        F.max("slot").alias("last_slot"),
+        F.bitmap_count(F.bitmap_construct_agg(position)).alias("slots"),
+        (F.bitmap_count(F.bitmap_construct_agg(F.when(~off_grid, position)))
+         + F.size(F.collect_set(F.when(off_grid, F.col("t"))))).alias("distinct_times"),
+    )  # fmt: skip
     rows = (
-        frame.select("year", "month", "symbol", t.alias("t"), ohlc_bad.alias("ohlc_bad"), negative.alias("negative"))
-        .withColumn("slot", slot(F.col("t")))
-        .withColumn("previous_slot", F.lag("slot").over(by_symbol))
-        .withColumn("previous_t", F.lag("t").over(by_symbol))
-        .groupBy("year", "month", "symbol")
+        per_bitmap.groupBy("year", "month", "symbol")
         .agg(
-            F.count(F.lit(1)).alias("rows"),
-            distinct_count_sorted("t", "previous_t").alias("distinct_times"),
-            F.min("t").alias("first_open_time"),
-            F.max("t").alias("last_open_time"),
-            F.sum(F.col("ohlc_bad").cast("long")).alias("ohlc_violations"),
-            F.sum(F.col("negative").cast("long")).alias("negative_values"),
-            F.sum(F.when(is_gap, step - 1).otherwise(0)).alias("missing_candles"),
-            F.count(F.when(slot_start(F.col("slot")) != F.col("t"), 1)).alias("off_grid"),
-            F.slice(F.array_sort(F.collect_list(F.when(is_gap, gap))), 1, MAX_GAPS_PER_SYMBOL).alias("gaps"),
+            *(F.sum(c).alias(c) for c in ("rows", "distinct_times", "ohlc_violations", "negative_values", "off_grid")),
+            F.min("first_open_time").alias("first_open_time"),
+            F.max("last_open_time").alias("last_open_time"),
+            (F.max("last_slot") - F.min("first_slot") + 1 - F.sum("slots")).alias("missing_candles"),
         )
         .collect()
     )
+    gapped = []
     for r in rows:
         summaries[Month(r["year"], r["month"])].per_symbol[r["symbol"]] = SymbolSummary(
             rows=r["rows"], distinct_times=r["distinct_times"], first_open_time=r["first_open_time"],
             last_open_time=r["last_open_time"], ohlc_violations=r["ohlc_violations"],
-            negative_values=r["negative_values"], missing_candles=r["missing_candles"],
-            gaps=[(g["start"], g["end"], -g["negative_missing"]) for g in r["gaps"]], off_grid=r["off_grid"],
+            negative_values=r["negative_values"], missing_candles=r["missing_candles"], gaps=[], off_grid=r["off_grid"],
         )  # fmt: skip
+        if r["missing_candles"]:
+            gapped.append((r["year"], r["month"], r["symbol"]))
+    if gapped:
+        step = F.col("slot") - F.col("previous_slot")
+        # Sorted ascending: the most missing candles first, then the earliest.
+        gap = F.struct((1 - step).alias("negative_missing"), slot_start(F.col("previous_slot") + 1).alias("start"),
+                       slot_start(F.col("slot") - 1).alias("end"))  # fmt: skip
+        keys = session.createDataFrame(gapped, "year int, month int, symbol string")
+        lists = (
+            candles.select("year", "month", "symbol", "slot")
+            .join(F.broadcast(keys), ["year", "month", "symbol"])
+            .withColumn(
+                "previous_slot", F.lag("slot").over(Window.partitionBy("year", "month", "symbol").orderBy("slot"))
+            )
+            .where(step > 1)
+            .groupBy("year", "month", "symbol")
+            .agg(F.slice(F.array_sort(F.collect_list(gap)), 1, MAX_GAPS_PER_SYMBOL).alias("gaps"))
+            .collect()
+        )
+        for r in lists:
+            gaps = [(g["start"], g["end"], -g["negative_missing"]) for g in r["gaps"]]
+            summaries[Month(r["year"], r["month"])].per_symbol[r["symbol"]].gaps = gaps
     return summaries
 
 
