@@ -7,6 +7,9 @@ funding rates: `{market}/raw_funding_rates -> {market}/funding_rates`. dataset_r
 
 from __future__ import annotations
 
+import atexit
+import gc
+
 import dagster as dg
 
 from crypto_assets.assets.funding import funding_assets
@@ -42,6 +45,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         executor=dg.in_process_executor,
     )
 
+
+# A process that loaded the code location (a run, the CLI, the webserver's code server) skips the garbage collection
+# the interpreter runs at exit: it walks every object Dagster and the run made, 0.6 s for the imports alone and ~1 s
+# after a run here, while nothing of ours waits on it (files, SQLite and Spark connections close in their `with`
+# blocks or resource teardown; logging flushes in its own atexit hook).
+atexit.register(gc.freeze)
 
 defs = build_definitions(Settings.from_env())
 ASSETS = list(defs.assets)
