@@ -22,13 +22,13 @@ What stays as it is, on purpose:
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import dagster as dg
-import yaml
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
@@ -122,7 +122,8 @@ class ProjectInstance(dg.DagsterInstance):
     def config_defaults(base_dir: str) -> Mapping[str, ConfigurableClassData | None]:
         return {
             **InstanceRef.config_defaults(base_dir),
+            # config_yaml: JSON is YAML, and json is ours to import (PyYAML comes only with Dagster)
             "storage": ConfigurableClassData(
-                __name__, ProjectSqliteStorage.__name__, yaml.dump({"base_dir": base_dir}, default_flow_style=False)
+                __name__, ProjectSqliteStorage.__name__, json.dumps({"base_dir": base_dir})
             ),
         }
