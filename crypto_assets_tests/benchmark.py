@@ -6,7 +6,8 @@
     make bench ARGS="--scenario A,B --pairs 40 --months 3 --latency-ms 5"     # a quick run
     make bench ARGS="--scenario A,U --pairs 40 --months 3 --latency-ms 20"    # futures vs spot, per archive
 
-Scenarios (all share one persistent Dagster instance, a temporary DAGSTER_HOME, so later ones see the history):
+Scenarios (all share one persistent Dagster instance, a temporary DAGSTER_HOME created before the first scenario as
+`make ui` creates its own, so later ones see the history):
 
 (S) the study's job: ``--s-pairs`` x ``--s-months`` (ending ``--end-month``) x 4h, ``historical-usdt``,
     ``--latency-ms``, its own stand-in and lake, run as A is.
