@@ -33,10 +33,10 @@ READ_BACK = """
 import json, sys
 import dagster as dg
 from dagster._core.instance.ref import InstanceRef
-home, config_dir, run_id = sys.argv[1:]
+home, config_dir, run_id, asset, check_name = sys.argv[1:]
 with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, config_dir=config_dir)) as instance:
-    check = dg.AssetCheckKey(dg.AssetKey("toy"), "rows")
-    materializations = instance.fetch_materializations(dg.AssetKey("toy"), limit=10).records
+    check = dg.AssetCheckKey(dg.AssetKey(asset), check_name)
+    materializations = instance.fetch_materializations(dg.AssetKey(asset), limit=10).records
     print(json.dumps({
         "instance": type(instance).__name__,
         "events": len(instance.get_records_for_run(run_id).records),
@@ -47,11 +47,25 @@ with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, config_dir=config_di
 """
 
 
-def test_repo_instance_stores_a_run_in_the_default_layout_and_reads_it_back_from_other_processes(tmp_path, monkeypatch):
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # the storage's directory comes from the instance, not the env
+def read_back(home: Path, config_dir: Path, run_id: str, asset: str, check: str) -> dict:
+    """What another process reads from the instance at ``home`` (configured by ``config_dir``'s dagster.yaml)."""
+    done = subprocess.run([sys.executable, "-c", READ_BACK, str(home), str(config_dir), run_id, asset, check],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def project_home(tmp_path: Path, monkeypatch) -> Path:
+    """A DAGSTER_HOME with the repo's dagster.yaml; the storage's directory comes from the instance, not the env."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    return home
+
+
+def test_repo_instance_stores_a_run_in_the_default_layout_and_reads_it_back_from_other_processes(tmp_path, monkeypatch):
+    home = project_home(tmp_path, monkeypatch)
     engines = []
     real_create_engine = dagster_storage.create_engine
 
@@ -83,10 +97,7 @@ def test_repo_instance_stores_a_run_in_the_default_layout_and_reads_it_back_from
     (plain / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     expected = {"events": events, "months": keys, "checks": [[month, "SUCCEEDED"] for month in keys]}
     for config_dir, instance_class in ((home, "ProjectInstance"), (plain, "DagsterInstance")):
-        done = subprocess.run([sys.executable, "-c", READ_BACK, str(home), str(config_dir), run_id],
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
-        read = json.loads(done.stdout.strip().splitlines()[-1])
+        read = read_back(home, config_dir, run_id, "toy", CHECK)
         assert read == {"instance": instance_class, **expected}, read
 
 
@@ -111,11 +122,8 @@ def burst(context):
 def test_a_burst_is_one_transaction_per_file_and_is_kept_when_the_step_then_fails(tmp_path, monkeypatch):
     """Events stored inside ``events_in_one_transaction`` (and Dagster's own batches: the run's planned events) share
     one connection per file; they are committed when the step fails right after, and read back by another process."""
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    home = project_home(tmp_path, monkeypatch)
     opened = []  # a transaction on an event log file (the run's, index.db) each
     real_open = dagster_storage.CachedEngineSqliteEventLogStorage._open
 
@@ -141,8 +149,5 @@ def test_a_burst_is_one_transaction_per_file_and_is_kept_when_the_step_then_fail
     # 21 events without the transactions (measured). With them: one per other event, and 2 per burst (3 bursts).
     assert stored <= len(events), (stored, len(events), opened)
 
-    done = subprocess.run([sys.executable, "-c", READ_BACK.replace('"toy"', '"burst"').replace('"rows"', '"blocked"'),
-                           str(home), str(home), run_id], capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    read = json.loads(done.stdout.strip().splitlines()[-1])
+    read = read_back(home, home, run_id, "burst", FAILING)
     assert read["months"] == keys and read["checks"] == [[month, "FAILED"] for month in keys], read
