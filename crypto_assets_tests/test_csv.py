@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import struct
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from crypto_assets.binance.archives import ArchiveError
+from crypto_assets.binance.archives import ArchiveError, verify_zip
 from crypto_assets.lake.csv import normalize_month, read_csv_manifest
 from crypto_assets.lake.quality import csv_matches_archives
 from crypto_assets.lake.raw import ABSENT, OK, ArchiveFile, PairMonth, write_manifest
@@ -45,15 +46,18 @@ def make_zip(folder: Path, name: str, text: str) -> Path:
 
 
 def verified(layout: Layout, archives: dict[str, list[tuple[str, str]]], source: str = "monthly",
-             absent: tuple[str, ...] = ()) -> None:  # fmt: skip
-    """Put ``archives`` ({symbol: [(zip name, csv text), ...]}) in February's raw folder, recorded as verified, and
-    record the ``absent`` pairs as having no archive."""
+             absent: tuple[str, ...] = (), counted: bool = True) -> None:  # fmt: skip
+    """Put ``archives`` ({symbol: [(zip name, csv text), ...]}) in February's raw folder, recorded as verified (with
+    the data lines the download's verification counts, unless not ``counted``: a manifest from before counts were
+    recorded), and record the ``absent`` pairs as having no archive."""
     entries = {s: PairMonth(s, ABSENT) for s in absent}
     for symbol, parts in archives.items():
         files = []
         for name, text in parts:
             path = make_zip(layout.raw_dir(FEB), name, text)
-            files.append(ArchiveFile(name, hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_size))
+            lines = verify_zip(path).data_lines if counted else None
+            files.append(ArchiveFile(name, hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_size,
+                                     data_lines=lines))
         entries[symbol] = PairMonth(symbol, OK, source, files)
     write_manifest(layout, FEB, entries)
 
@@ -108,6 +112,29 @@ def test_the_manifest_records_rows_size_crc_members_and_source_archives(layout):
         "format": "gzip-members-1"}}  # fmt: skip
     assert result.on_disk == {"BTCUSDT": on_disk} and result.bytes == on_disk
     assert csv_matches_archives(result.per_symbol, result.on_disk).passed
+
+
+def test_a_manifest_without_counts_has_its_members_inflated_and_counted_here(layout):
+    """A lake whose raw manifest predates the counts: normalize inflates each member itself, with the same result."""
+    archives = {"BTCUSDT": [("BTCUSDT-4h-2025-02.zip", BTC_ROWS)], "ETHUSDT": [("ETHUSDT-4h-2025-02.zip", ETH_ROW)]}
+    verified(layout, archives, counted=False)
+    result = normalize_month(layout, FEB)
+    assert {s: (p["rows"], p["crc_ok"]) for s, p in result.per_symbol.items()} == {"BTCUSDT": (2, True),
+                                                                                   "ETHUSDT": (1, True)}
+    assert csv_text(layout, "BTCUSDT") == HEADER + BTC_ROWS
+
+
+def test_a_count_is_used_only_for_the_bytes_it_was_counted_on(layout):
+    """An archive replaced after its verification (another sha256 than the manifest's) is counted from its bytes."""
+    verified(layout, {"BTCUSDT": [("BTCUSDT-4h-2025-02.zip", BTC_ROWS)]})
+    assert normalize_month(layout, FEB).rows == 2
+    recorded = json.loads(layout.raw_manifest(FEB).read_text())["pairs"]["BTCUSDT"]["files"][0]
+    make_zip(layout.raw_dir(FEB), "BTCUSDT-4h-2025-02.zip", BTC_ROWS + ETH_ROW)  # the manifest still says 2 lines
+    assert recorded["data_lines"] == 2
+    layout.csv_file(FEB, "BTCUSDT").unlink()
+    result = normalize_month(layout, FEB)
+    assert (result.rows, result.per_symbol["BTCUSDT"]["crc_ok"]) == (3, True)
+    assert csv_text(layout, "BTCUSDT") == HEADER + BTC_ROWS + ETH_ROW
 
 
 def test_rows_are_data_lines_a_header_line_and_blank_lines_are_kept_but_not_counted(layout):

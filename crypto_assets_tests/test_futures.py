@@ -10,6 +10,7 @@ from crypto_assets.binance.archives import (
     ArchiveError,
     MarketType,
     archive_path,
+    count_data_lines,
     funding_archive_path,
     funding_prefix,
     monthly_prefix,
@@ -29,7 +30,6 @@ from crypto_assets.binance.klines import (
     FUTURES_HEADER,
     KLINE_COLUMNS,
     archive_has_header,
-    count_data_lines,
     is_header_line,
     kline_columns,
 )

@@ -64,6 +64,8 @@ def assert_matches_ground_truth(market, tmp_path, months, universe_symbols):
             rows = csv_rows(tmp_path, month, symbol)
             times = [ms(r["open_time"]) for r in rows]
             assert len(rows) == truth["rows"] + truth["duplicates"] + truth["malformed"], (month, symbol)
+            # counted once, when the download was verified; what parquet_candles must account for
+            assert sum(f["data_lines"] for f in pairs[symbol]["files"]) == len(rows), (month, symbol)
             assert set(times) >= set(truth["open_times"]), (month, symbol)
             assert (times[0], times[-1]) == (truth["first_open_time"], truth["last_open_time"]), (month, symbol)
             assert times == sorted(times)

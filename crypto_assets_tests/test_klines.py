@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from crypto_assets.binance.archives import read_deflated_member
-from crypto_assets.binance.klines import KLINE_HEADER, count_data_lines
+from crypto_assets.binance.archives import count_data_lines, read_deflated_member
+from crypto_assets.binance.klines import KLINE_HEADER
 from crypto_assets.lake.csv import normalize_month, read_csv_manifest
 from crypto_assets.lake.raw import ArchiveFile, PairMonth, write_manifest
 from crypto_assets.layout import Layout

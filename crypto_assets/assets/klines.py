@@ -20,7 +20,8 @@ RAW_CHECKS = {
 }
 CSV_CHECKS = {
     "csv_matches_archives": ("Every pair with an ok archive has its CSV, and each archive's member in it inflates to "
-                             "the CRC-32 and size its zip records.", True),
+                             "the CRC-32 and size its zip records (checked when the archive was verified; the CSV "
+                             "copies those very bytes, same sha256).", True),
 }
 
 

@@ -7,9 +7,12 @@ archives (``data/futures/{um,cm}/monthly/fundingRate/``).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -19,6 +22,8 @@ FUNDING_RATE = "fundingRate"  # a funding archive's dataset folder, and where a 
 # The largest CSV member we accept: a 1s month is ~2.7M rows of ~120 bytes (~330 MB); anything far beyond is a bomb.
 MAX_MEMBER_BYTES = 1 << 30
 _CHECKSUM_RE = re.compile(r"^([0-9a-f]{64}) [ *]?(\S+)\s*$")
+_INFLATE_BLOCK = 1 << 20
+_NEWLINE_RUNS = re.compile(rb"\n{2,}")
 
 
 class ArchiveError(ValueError):
@@ -109,10 +114,11 @@ def parse_checksum(text: str, expected_name: str) -> str:
     return match.group(1)
 
 
-def open_member(zip_path: Path, name: str | None = None) -> tuple[zipfile.ZipFile, BinaryIO]:
+def open_member(zip_path: Path | BinaryIO, name: str | None = None) -> tuple[zipfile.ZipFile, BinaryIO]:
     """Open the single CSV inside a Binance archive, refusing anything else (extra members, odd names, bombs).
 
-    ``name`` is the archive's Binance name when the file on disk is named otherwise (a temporary download).
+    ``name`` is the archive's Binance name when the file on disk is named otherwise (a temporary download); it is
+    required when ``zip_path`` is the archive's bytes in an open binary stream.
     Returns the open ZipFile (close it when done) and a binary stream of the member.
     """
     name = name or zip_path.name
@@ -141,52 +147,94 @@ def open_member(zip_path: Path, name: str | None = None) -> tuple[zipfile.ZipFil
 @dataclass(frozen=True)
 class DeflatedMember:
     """The compressed bytes of an archive's CSV member as stored in the zip (raw deflate), with the zip's own CRC-32
-    and size of the inflated CSV: enough to re-wrap it as a gzip member without inflating it."""
+    and size of the inflated CSV: enough to re-wrap it as a gzip member without inflating it. ``sha256`` is the
+    digest of the whole archive file the member was read from (what its CHECKSUM names)."""
 
     data: bytes
     crc32: int
     size: int
+    sha256: str
 
 
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 
 
 def read_deflated_member(zip_path: Path, name: str | None = None) -> DeflatedMember:
-    """The archive's single CSV member, still compressed, after the same checks as ``open_member``.
+    """The archive's single CSV member, still compressed, after the same checks as ``open_member``; the file is read
+    once, and hashed on the way.
 
     Raises ArchiveError when the member is not deflate-compressed or its local header does not match the zip's
     directory (a damaged archive)."""
     name = name or zip_path.name
-    archive, stream = open_member(zip_path, name)
+    try:
+        whole = zip_path.read_bytes()
+    except OSError as exc:
+        raise ArchiveError(f"{name} is not a readable zip ({exc}); expected a Binance archive") from None
+    archive, stream = open_member(io.BytesIO(whole), name)
     with archive, stream:
         member = archive.infolist()[0]
     if member.compress_type != zipfile.ZIP_DEFLATED:
         raise ArchiveError(f"{name}: member {member.filename} is stored with method {member.compress_type}; "
                            "expected deflate (8), as Binance publishes")  # fmt: skip
-    with open(zip_path, "rb") as f:
-        f.seek(member.header_offset)
-        header = f.read(_LOCAL_HEADER.size)
-        fields = _LOCAL_HEADER.unpack(header) if len(header) == _LOCAL_HEADER.size else None
-        if fields is None or fields[0] != b"PK\x03\x04":
-            raise ArchiveError(f"{name}: no local file header at offset {member.header_offset}; the zip is damaged")
-        f.seek(member.header_offset + _LOCAL_HEADER.size + fields[9] + fields[10])  # past the name and extra field
-        data = f.read(member.compress_size)
+    header = whole[member.header_offset : member.header_offset + _LOCAL_HEADER.size]
+    fields = _LOCAL_HEADER.unpack(header) if len(header) == _LOCAL_HEADER.size else None
+    if fields is None or fields[0] != b"PK\x03\x04":
+        raise ArchiveError(f"{name}: no local file header at offset {member.header_offset}; the zip is damaged")
+    start = member.header_offset + _LOCAL_HEADER.size + fields[9] + fields[10]  # past the name and extra field
+    data = whole[start : start + member.compress_size]
     if len(data) != member.compress_size:
         raise ArchiveError(f"{name}: member {member.filename} is cut short ({len(data)} of {member.compress_size} "
                            "compressed bytes); download it again")  # fmt: skip
-    return DeflatedMember(data, member.CRC, member.file_size)
+    return DeflatedMember(data, member.CRC, member.file_size, hashlib.sha256(whole).hexdigest())
 
 
-def verify_zip(zip_path: Path, name: str | None = None) -> None:
-    """Read the whole member once (CRC checked by zipfile); raises ArchiveError when it is unreadable or empty."""
+def verify_zip(zip_path: Path, name: str | None = None) -> MemberLines:
+    """Inflate the archive's member once: it must inflate completely to the CRC-32 and size the zip records and hold
+    at least one line. Returns its data lines (``count_data_lines``), so that no later step inflates it again;
+    raises ArchiveError naming the archive otherwise."""
     name = name or zip_path.name
-    archive, stream = open_member(zip_path, name)
-    size = 0
+    member = read_deflated_member(zip_path, name)
     try:
-        with archive, stream:
-            while chunk := stream.read(64 << 10):
-                size += len(chunk)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        lines = count_data_lines(member.data)
+    except zlib.error as exc:
         raise ArchiveError(f"{name} is corrupt ({exc}); expected a readable Binance archive") from None
-    if size == 0:  # Binance publishes an archive only for a period with candles
+    if (lines.crc32, lines.size) != (member.crc32, member.size):
+        raise ArchiveError(f"{name} is corrupt: its member inflates to {lines.size} bytes with CRC-32 "
+                           f"{lines.crc32:08x}, the zip records {member.size} bytes with {member.crc32:08x}; "
+                           "expected a readable Binance archive")  # fmt: skip
+    if lines.size == 0:  # Binance publishes an archive only for a period with candles
         raise ArchiveError(f"{name} holds an empty CSV; expected at least one kline row")
+    return lines
+
+
+@dataclass(frozen=True)
+class MemberLines:
+    """What inflating a CSV member showed: its data lines, and the CRC-32 and size of the inflated bytes."""
+
+    data_lines: int
+    crc32: int
+    size: int
+
+
+def count_data_lines(deflated: bytes) -> MemberLines:
+    """Inflate a raw-deflate CSV member block by block and count its data lines: every line but a header line
+    (one starting with a letter) and blank ones. The CRC-32 lets the caller prove the bytes are the archive's."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    lines = crc = size = 0
+    previous = b"\n"  # the character before the block: a line starts after a newline
+    header = False
+    pending = deflated
+    while chunk := inflater.decompress(pending, _INFLATE_BLOCK) or inflater.flush():
+        pending = inflater.unconsumed_tail
+        if size == 0 and chunk[:1].isalpha():
+            header = True
+        crc = zlib.crc32(chunk, crc)
+        size += len(chunk)
+        # A line ends at a newline; a newline right after another one ends a blank line, which is not counted.
+        lines += chunk.count(b"\n")
+        joined = previous + chunk
+        if b"\n\n" in joined:
+            lines -= sum(len(run) - 1 for run in _NEWLINE_RUNS.findall(joined))
+        previous = chunk[-1:]
+    lines += previous != b"\n"  # a last line without its newline
+    return MemberLines(lines - header, crc, size)

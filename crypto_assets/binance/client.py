@@ -113,6 +113,7 @@ class _Answer:
 class Download:
     sha256: str
     bytes: int
+    data_lines: int  # the member's data lines, counted while verifying it (``archives.verify_zip``)
 
 
 class BinanceClient:
@@ -207,7 +208,8 @@ class BinanceClient:
         return Checksum(sha, hashlib.md5(body, usedforsecurity=False).hexdigest())
 
     def download_verified(self, path: str, dest: Path, sha256: str) -> Download:
-        """Stream ``path`` to ``dest`` atomically, verified against ``sha256`` and read back as a zip.
+        """Stream ``path`` to ``dest`` atomically, verified against ``sha256`` and read back as a zip (its member
+        inflated once, its data lines counted).
 
         A partial or unverified file never exists at ``dest``: the bytes go to a temporary file beside it that
         replaces ``dest`` only after the checksum and the zip check pass. Raises ArchiveError (bad bytes) or
@@ -221,8 +223,8 @@ class BinanceClient:
                     f"{dest.name}: sha256 {digest} of the {size} bytes received does not match its "
                     f"CHECKSUM {sha256}; expected identical bytes"
                 )
-            verify_zip(temp, name=dest.name)
-        return Download(sha256, size)
+            lines = verify_zip(temp, name=dest.name)
+        return Download(sha256, size, lines.data_lines)
 
     def _stream(self, url: str, dest: Path) -> tuple[str, int]:
         """One GET of ``url`` streamed into ``dest`` (overwritten): the sha256 and size of the bytes received."""

@@ -1,18 +1,14 @@
-"""Binance's kline CSV: its columns, its timestamp units, its header line, and counting its data lines without
-parsing them.
+"""Binance's kline CSV: its columns, its timestamp units and its header line.
 
 A spot kline archive holds 12 columns and no header. Futures archives start with a header line from 2022 on (older
 ones have none, so it is sniffed), and a COIN-M file's volumes mean something else (``kline_columns``). Timestamps
 are milliseconds, except spot's from 2025-01-01 on: microseconds. The values themselves are parsed, typed and
-checked once, by the Spark job that writes the Parquet (``crypto_assets.lake.parquet``); here we only need to know
-how many candles an archive holds, to prove later that none was lost.
+checked once, by the Spark job that writes the Parquet (``crypto_assets.lake.parquet``); how many candles an
+archive holds is counted when it is verified (``archives.verify_zip``), to prove later that none was lost.
 """
 
 from __future__ import annotations
 
-import re
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from crypto_assets.binance.archives import ArchiveError, MarketType, open_member
@@ -36,8 +32,6 @@ FUTURES_HEADER = (
 """The header line of futures kline CSVs from 2022 on, for USD-M and COIN-M alike."""
 # An open time at or above this is in microseconds (16 digits): ms values stay below it until the year 33658.
 MICROS_FROM = 10**15
-_INFLATE_BLOCK = 1 << 20
-_NEWLINE_RUNS = re.compile(rb"\n{2,}")
 
 
 def kline_columns(market: MarketType) -> tuple[str, ...]:
@@ -68,36 +62,3 @@ def archive_has_header(zip_path: Path, name: str | None = None) -> bool:
     archive, stream = open_member(zip_path, name)
     with archive, stream:
         return is_header_line(stream.readline(4096), name)
-
-
-@dataclass(frozen=True)
-class MemberLines:
-    """What inflating a CSV member showed: its data lines, and the CRC-32 and size of the inflated bytes."""
-
-    data_lines: int
-    crc32: int
-    size: int
-
-
-def count_data_lines(deflated: bytes) -> MemberLines:
-    """Inflate a raw-deflate CSV member block by block and count its data lines: every line but a header line
-    (one starting with a letter) and blank ones. The CRC-32 lets the caller prove the bytes are the archive's."""
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    lines = crc = size = 0
-    previous = b"\n"  # the character before the block: a line starts after a newline
-    header = False
-    pending = deflated
-    while chunk := inflater.decompress(pending, _INFLATE_BLOCK) or inflater.flush():
-        pending = inflater.unconsumed_tail
-        if size == 0 and chunk[:1].isalpha():
-            header = True
-        crc = zlib.crc32(chunk, crc)
-        size += len(chunk)
-        # A line ends at a newline; a newline right after another one ends a blank line, which is not counted.
-        lines += chunk.count(b"\n")
-        joined = previous + chunk
-        if b"\n\n" in joined:
-            lines -= sum(len(run) - 1 for run in _NEWLINE_RUNS.findall(joined))
-        previous = chunk[-1:]
-    lines += previous != b"\n"  # a last line without its newline
-    return MemberLines(lines - header, crc, size)

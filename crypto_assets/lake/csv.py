@@ -6,10 +6,13 @@ A Binance archive is a zip whose one member is raw deflate data. A gzip file is 
 for the market, see ``binance.klines.kline_columns``), then each source archive's
 member copied as it is (one for a monthly archive, one per day for daily ones), which gzip readers (Spark's
 included) read as one CSV. That costs a copy of the compressed bytes instead of inflating, re-writing and
-re-compressing every row, and the layer takes the zips' size on disk. While copying, every member is inflated once
-to count its data lines and to check its CRC-32 against the zip's: the count is what parquet_candles must account
-for, row by row. Futures archives from 2022 on start with Binance's own header line, which stays in its member: it
-is not counted, and parquet_candles skips it.
+re-compressing every row, and the layer takes the zips' size on disk. Each member was inflated once, when its
+archive was verified after the download, to check its CRC-32 and size against the zip's and to count its data lines
+(the raw manifest records the count): the count is what parquet_candles must account for, row by row. Here the
+archive file is hashed again, and its count is used only when the bytes are the ones verified (same sha256); an
+archive recorded without a count (a manifest from before counts were kept) is inflated and checked here instead.
+Futures archives from 2022 on start with Binance's own header line, which stays in its member: it is not counted,
+and parquet_candles skips it.
 
 A pair's file is rebuilt only when its source archives changed (their sha256 differs from the one recorded in the
 CSV manifest); files of pairs that no longer have data that month are removed, so the folder mirrors the month.
@@ -23,8 +26,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from crypto_assets.binance.archives import ArchiveError, MarketType, read_deflated_member
-from crypto_assets.binance.klines import count_data_lines, kline_columns
+from crypto_assets.binance.archives import ArchiveError, MarketType, count_data_lines, read_deflated_member
+from crypto_assets.binance.klines import kline_columns
 from crypto_assets.files import replacing
 from crypto_assets.lake.leftovers import remove_dead_temp_files
 from crypto_assets.lake.manifest import read_json, write_json
@@ -122,13 +125,17 @@ def _write_pair(layout: Layout, month: Month, entry: PairMonth) -> dict:
         f.write(header)
         for file in entry.files:
             member = read_deflated_member(layout.raw_file(month, file.name), file.name)
-            try:
-                lines = count_data_lines(member.data)
-            except Exception as exc:  # zlib.error and friends: the member does not inflate
-                raise ArchiveError(f"{file.name}: its CSV member does not inflate ({exc}); the archive is damaged:"
-                                   f" delete {layout.raw_file(month, file.name)} and run the month again") from None
-            crc_ok &= lines.crc32 == member.crc32 and lines.size == member.size
-            rows += lines.data_lines
+            if file.data_lines is not None and member.sha256 == file.sha256:
+                rows += file.data_lines  # counted when these very bytes were verified
+            else:  # a manifest from before counts were recorded, or the file changed since: inflate it here
+                try:
+                    lines = count_data_lines(member.data)
+                except Exception as exc:  # zlib.error and friends: the member does not inflate
+                    raise ArchiveError(f"{file.name}: its CSV member does not inflate ({exc}); the archive is "
+                                       f"damaged: delete {layout.raw_file(month, file.name)} and run the month again"
+                                       ) from None  # fmt: skip
+                crc_ok &= lines.crc32 == member.crc32 and lines.size == member.size
+                rows += lines.data_lines
             f.write(_GZIP_HEADER)
             f.write(member.data)
             f.write(struct.pack("<LL", member.crc32, member.size & 0xFFFFFFFF))

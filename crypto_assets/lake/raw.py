@@ -89,6 +89,8 @@ class ArchiveFile:
     bytes: int
     # ETag (MD5) of the ``.CHECKSUM`` file that named ``sha256`` (monthly archives; None in older manifests)
     checksum_etag: str | None = None
+    # The member's data lines, counted when these bytes were verified (None in older manifests: normalize counts)
+    data_lines: int | None = None
 
 
 @dataclass
@@ -416,7 +418,8 @@ def _settle_locally(layout: Layout, month: Month, symbol: str, stats: FetchStats
     if has_daily:
         _remove_daily_files(layout, month, symbol)
     stats.add(checksums_unchanged=1, files_skipped_cached=1, files_ok=1)
-    return PairMonth(symbol, OK, "monthly", [ArchiveFile(recorded.name, recorded.sha256, size, recorded.checksum_etag)])
+    return PairMonth(symbol, OK, "monthly",
+                     [ArchiveFile(recorded.name, recorded.sha256, size, recorded.checksum_etag, recorded.data_lines)])
 
 
 def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbol: str, stats: FetchStats,
@@ -438,13 +441,14 @@ def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbo
                 stats.add(files_ok=1)
                 return PairMonth(symbol, OK, "monthly", [file])
         days = _published_days(client, layout, month, symbol, stats) if _has_daily(layout) else []
+        known = {f.name: f for f in previous.files} if previous is not None else {}
         files = []
         for day in days:
             day_sha = client.fetch_checksum(archive_path(symbol, interval, day, layout.market))
             stats.add(requests=1)
             if day_sha is None:  # the listing showed it
                 raise _listed_but_missing(client, archive_path(symbol, interval, day, layout.market))
-            files.append(_ensure_file(client, layout, month, symbol, day, day_sha, stats))
+            files.append(_ensure_file(client, layout, month, symbol, day, day_sha, stats, known=known))
         if not files:
             stats.add(files_absent=1)
             return PairMonth(symbol, ABSENT)
@@ -482,21 +486,27 @@ def _monthly_file(client: BinanceClient, layout: Layout, month: Month, symbol: s
         # The ETag of the bytes we read: their MD5 when the listing's ETags are MD5s (a listed one that differs
         # changed between listing and GET), else the listed one (e.g. a multipart ETag), else the MD5.
         etag = checksum.md5 if listed_etag is None or _MD5.fullmatch(listed_etag) else listed_etag
-    return _ensure_file(client, layout, month, symbol, period, sha, stats, checksum_etag=etag)
+    known = {recorded.name: recorded} if recorded is not None else {}
+    return _ensure_file(client, layout, month, symbol, period, sha, stats, checksum_etag=etag, known=known)
 
 
 def _ensure_file(client: BinanceClient, layout: Layout, month: Month, symbol: str, period: str, sha: str,
-                 stats: FetchStats, checksum_etag: str | None = None) -> ArchiveFile:  # fmt: skip
+                 stats: FetchStats, checksum_etag: str | None = None,
+                 known: dict[str, ArchiveFile] | None = None) -> ArchiveFile:  # fmt: skip
+    """The archive on disk with ``sha``: kept when the file there has it, else downloaded and verified. ``known``:
+    the last manifest's files by name, whose counted data lines a kept file with the same sha256 keeps."""
     name = archive_name(symbol, archive_stem(layout), period)
     dest = layout.raw_file(month, name)
     if dest.exists():
         size = dest.stat().st_size
         if _sha256_file(dest) == sha:
             stats.add(files_skipped_cached=1)
-            return ArchiveFile(name, sha, size, checksum_etag)
+            before = (known or {}).get(name)
+            lines = before.data_lines if before is not None and before.sha256 == sha else None
+            return ArchiveFile(name, sha, size, checksum_etag, lines)
     download = client.download_verified(dataset_archive_path(layout, symbol, period), dest, sha)
     stats.add(bytes_downloaded=download.bytes, requests=1)
-    return ArchiveFile(name, sha, download.bytes, checksum_etag)
+    return ArchiveFile(name, sha, download.bytes, checksum_etag, download.data_lines)
 
 
 def _published_days(client: BinanceClient, layout: Layout, month: Month, symbol: str, stats: FetchStats) -> list[str]:
