@@ -110,6 +110,24 @@ def test_runs_share_the_server_session_and_read_back_each_others_rewrites(tmp_pa
     assert own not in (other, shared) and rows == 36
 
 
+def test_the_warm_up_keeps_its_made_up_csvs_for_the_next_start_and_writes_the_parquet_again(spark_connect_server):
+    """The server's start left its made-up lake beside its pid file; another warm-up reuses those CSVs (no file
+    written or deleted) and writes the Parquet again, every made-up row of it."""
+    from crypto_assets.lake.warm_up import _SHAPES
+
+    kept = spark_connect_server.state_dir / f"connect-{spark_connect_server.port}.warm-up"
+    csvs = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in kept.rglob("*.csv.gz")}
+    assert len(csvs) == sum(len(months) * len(symbols) for _, months, symbols, _ in _SHAPES)
+    first = {p: p.stat().st_mtime_ns for p in kept.rglob("*.parquet")}
+    assert len({p.parent for p in first}) == sum(len(months) for _, months, _, _ in _SHAPES)  # every month
+    done = subprocess.run([sys.executable, "-m", "crypto_assets.lake.warm_up", spark_connect_server.url, str(kept)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in kept.rglob("*.csv.gz")} == csvs
+    again = {p: p.stat().st_mtime_ns for p in kept.rglob("*.parquet")}
+    assert len(again) == len(first) and min(again.values()) > max(first.values())
+
+
 def test_unreachable_remote_fails_naming_the_url_and_the_fix():
     url = f"sc://127.0.0.1:{free_port()}"
     resource = SparkResource(spark_config=spark_conf(), remote=url)

@@ -216,7 +216,8 @@ class SparkConnectServer:
     def _warm_up(self, timeout: float) -> None:
         # In a process of its own: a Connect session would turn this (maybe local-mode) process into a client.
         env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED")}
-        done = subprocess.run([sys.executable, "-m", "crypto_assets.lake.warm_up", self.url], env=env,
+        kept = self.state_dir / f"connect-{self.port}.warm-up"  # its made-up lake, kept for the next start
+        done = subprocess.run([sys.executable, "-m", "crypto_assets.lake.warm_up", self.url, str(kept)], env=env,
                               capture_output=True, text=True, timeout=timeout)  # fmt: skip
         if done.returncode != 0:
             raise SparkServerError(f"the Spark Connect server at {self.url} failed its warm-up write:\n"
