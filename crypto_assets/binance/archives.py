@@ -13,6 +13,7 @@ import re
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -22,7 +23,6 @@ FUNDING_RATE = "fundingRate"  # a funding archive's dataset folder, and where a 
 # The largest CSV member we accept: a 1s month is ~2.7M rows of ~120 bytes (~330 MB); anything far beyond is a bomb.
 MAX_MEMBER_BYTES = 1 << 30
 _CHECKSUM_RE = re.compile(r"^([0-9a-f]{64}) [ *]?(\S+)\s*$")
-_INFLATE_BLOCK = 1 << 20
 _NEWLINE_RUNS = re.compile(rb"\n{2,}")
 
 
@@ -150,13 +150,39 @@ class DeflatedMember:
     and size of the inflated CSV: enough to re-wrap it as a gzip member without inflating it. ``sha256`` is the
     digest of the whole archive file the member was read from (what its CHECKSUM names)."""
 
-    data: bytes
+    data: bytes | memoryview
     crc32: int
     size: int
     sha256: str
 
 
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+_READ_PIECE = 64 << 10  # compressed bytes read at a time when inflating from the file
+_INFLATE_BLOCK = 256 << 10  # inflated bytes at most per step: what a verifying thread holds at once
+
+
+def _deflated_member(zip_path: Path | BinaryIO, name: str) -> zipfile.ZipInfo:
+    """The single CSV member's directory entry after ``open_member``'s checks; it must be deflate-compressed."""
+    archive, stream = open_member(zip_path, name)
+    with archive, stream:
+        member = archive.infolist()[0]
+    if member.compress_type != zipfile.ZIP_DEFLATED:
+        raise ArchiveError(f"{name}: member {member.filename} is stored with method {member.compress_type}; "
+                           "expected deflate (8), as Binance publishes")  # fmt: skip
+    return member
+
+
+def _data_start(member: zipfile.ZipInfo, header: bytes, name: str) -> int:
+    """Where the member's compressed bytes start, from its local file header (``header``: the bytes there)."""
+    fields = _LOCAL_HEADER.unpack(header) if len(header) == _LOCAL_HEADER.size else None
+    if fields is None or fields[0] != b"PK\x03\x04":
+        raise ArchiveError(f"{name}: no local file header at offset {member.header_offset}; the zip is damaged")
+    return member.header_offset + _LOCAL_HEADER.size + fields[9] + fields[10]  # past the name and extra field
+
+
+def _cut_short(name: str, member: zipfile.ZipInfo, got: int) -> ArchiveError:
+    return ArchiveError(f"{name}: member {member.filename} is cut short ({got} of {member.compress_size} "
+                        "compressed bytes); download it again")  # fmt: skip
 
 
 def read_deflated_member(zip_path: Path, name: str | None = None) -> DeflatedMember:
@@ -170,37 +196,40 @@ def read_deflated_member(zip_path: Path, name: str | None = None) -> DeflatedMem
         whole = zip_path.read_bytes()
     except OSError as exc:
         raise ArchiveError(f"{name} is not a readable zip ({exc}); expected a Binance archive") from None
-    archive, stream = open_member(io.BytesIO(whole), name)
-    with archive, stream:
-        member = archive.infolist()[0]
-    if member.compress_type != zipfile.ZIP_DEFLATED:
-        raise ArchiveError(f"{name}: member {member.filename} is stored with method {member.compress_type}; "
-                           "expected deflate (8), as Binance publishes")  # fmt: skip
-    header = whole[member.header_offset : member.header_offset + _LOCAL_HEADER.size]
-    fields = _LOCAL_HEADER.unpack(header) if len(header) == _LOCAL_HEADER.size else None
-    if fields is None or fields[0] != b"PK\x03\x04":
-        raise ArchiveError(f"{name}: no local file header at offset {member.header_offset}; the zip is damaged")
-    start = member.header_offset + _LOCAL_HEADER.size + fields[9] + fields[10]  # past the name and extra field
-    data = whole[start : start + member.compress_size]
+    member = _deflated_member(io.BytesIO(whole), name)
+    start = _data_start(member, whole[member.header_offset : member.header_offset + _LOCAL_HEADER.size], name)
+    data = memoryview(whole)[start : start + member.compress_size]  # no copy of the member's bytes
     if len(data) != member.compress_size:
-        raise ArchiveError(f"{name}: member {member.filename} is cut short ({len(data)} of {member.compress_size} "
-                           "compressed bytes); download it again")  # fmt: skip
+        raise _cut_short(name, member, len(data))
     return DeflatedMember(data, member.CRC, member.file_size, hashlib.sha256(whole).hexdigest())
 
 
 def verify_zip(zip_path: Path, name: str | None = None) -> MemberLines:
-    """Inflate the archive's member once: it must inflate completely to the CRC-32 and size the zip records and hold
-    at least one line. Returns its data lines (``count_data_lines``), so that no later step inflates it again;
-    raises ArchiveError naming the archive otherwise."""
+    """Inflate the archive's member once, streamed from the file: it must inflate completely to the CRC-32 and size
+    the zip records and hold at least one line. Returns its data lines (``count_data_lines``), so that no later step
+    inflates it again; raises ArchiveError naming the archive otherwise."""
     name = name or zip_path.name
-    member = read_deflated_member(zip_path, name)
-    try:
-        lines = count_data_lines(member.data)
-    except zlib.error as exc:
-        raise ArchiveError(f"{name} is corrupt ({exc}); expected a readable Binance archive") from None
-    if (lines.crc32, lines.size) != (member.crc32, member.size):
+    member = _deflated_member(zip_path, name)
+    with open(zip_path, "rb") as f:
+        f.seek(member.header_offset)
+        f.seek(_data_start(member, f.read(_LOCAL_HEADER.size), name))
+
+        def pieces():
+            left = member.compress_size
+            while left > 0:
+                piece = f.read(min(left, _READ_PIECE))
+                if not piece:
+                    raise _cut_short(name, member, member.compress_size - left)
+                left -= len(piece)
+                yield piece
+
+        try:
+            lines = count_data_lines(pieces())
+        except zlib.error as exc:
+            raise ArchiveError(f"{name} is corrupt ({exc}); expected a readable Binance archive") from None
+    if (lines.crc32, lines.size) != (member.CRC, member.file_size):
         raise ArchiveError(f"{name} is corrupt: its member inflates to {lines.size} bytes with CRC-32 "
-                           f"{lines.crc32:08x}, the zip records {member.size} bytes with {member.crc32:08x}; "
+                           f"{lines.crc32:08x}, the zip records {member.file_size} bytes with {member.CRC:08x}; "
                            "expected a readable Binance archive")  # fmt: skip
     if lines.size == 0:  # Binance publishes an archive only for a period with candles
         raise ArchiveError(f"{name} holds an empty CSV; expected at least one kline row")
@@ -216,25 +245,35 @@ class MemberLines:
     size: int
 
 
-def count_data_lines(deflated: bytes) -> MemberLines:
-    """Inflate a raw-deflate CSV member block by block and count its data lines: every line but a header line
-    (one starting with a letter) and blank ones. The CRC-32 lets the caller prove the bytes are the archive's."""
+def count_data_lines(deflated: bytes | memoryview | Iterable[bytes]) -> MemberLines:
+    """Inflate a raw-deflate CSV member (its bytes, or its bytes piece by piece) block by block and count its data
+    lines: every line but a header line (one starting with a letter) and blank ones. The CRC-32 lets the caller
+    prove the bytes are the archive's."""
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     lines = crc = size = 0
     previous = b"\n"  # the character before the block: a line starts after a newline
     header = False
-    pending = deflated
-    while chunk := inflater.decompress(pending, _INFLATE_BLOCK) or inflater.flush():
-        pending = inflater.unconsumed_tail
+
+    def count(chunk: bytes) -> None:
+        nonlocal lines, crc, size, previous, header
+        if not chunk:
+            return
         if size == 0 and chunk[:1].isalpha():
             header = True
         crc = zlib.crc32(chunk, crc)
         size += len(chunk)
         # A line ends at a newline; a newline right after another one ends a blank line, which is not counted.
         lines += chunk.count(b"\n")
-        joined = previous + chunk
-        if b"\n\n" in joined:
-            lines -= sum(len(run) - 1 for run in _NEWLINE_RUNS.findall(joined))
+        if b"\n\n" in chunk or (previous == b"\n" and chunk[:1] == b"\n"):
+            lines -= sum(len(run) - 1 for run in _NEWLINE_RUNS.findall(previous + chunk))
         previous = chunk[-1:]
+
+    for piece in (deflated,) if isinstance(deflated, (bytes, bytearray, memoryview)) else deflated:
+        pending = piece
+        while pending:
+            count(inflater.decompress(pending, _INFLATE_BLOCK))
+            pending = inflater.unconsumed_tail
+    while chunk := inflater.flush():
+        count(chunk)
     lines += previous != b"\n"  # a last line without its newline
     return MemberLines(lines - header, crc, size)
