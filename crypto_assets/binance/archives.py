@@ -209,8 +209,12 @@ def verify_zip(zip_path: Path, name: str | None = None) -> MemberLines:
     the zip records and hold at least one line. Returns its data lines (``count_data_lines``), so that no later step
     inflates it again; raises ArchiveError naming the archive otherwise."""
     name = name or zip_path.name
-    member = _deflated_member(zip_path, name)
-    with open(zip_path, "rb") as f:
+    try:
+        f = open(zip_path, "rb")
+    except OSError as exc:
+        raise ArchiveError(f"{name} is not a readable zip ({exc}); expected a Binance archive") from None
+    with f:
+        member = _deflated_member(f, name)
         f.seek(member.header_offset)
         f.seek(_data_start(member, f.read(_LOCAL_HEADER.size), name))
 
