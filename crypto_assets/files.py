@@ -26,8 +26,9 @@ def replacing(path: Path) -> Iterator[Path]:
     try:
         yield temp
         os.replace(temp, path)
-    finally:
+    except BaseException:
         temp.unlink(missing_ok=True)
+        raise
 
 
 def write_atomically(path: Path, data: str | bytes) -> None:
