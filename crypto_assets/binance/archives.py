@@ -114,6 +114,10 @@ def parse_checksum(text: str, expected_name: str) -> str:
     return match.group(1)
 
 
+def _unreadable(name: str, exc: Exception) -> ArchiveError:
+    return ArchiveError(f"{name} is not a readable zip ({exc}); expected a Binance archive")
+
+
 def open_member(zip_path: Path | BinaryIO, name: str | None = None) -> tuple[zipfile.ZipFile, BinaryIO]:
     """Open the single CSV inside a Binance archive, refusing anything else (extra members, odd names, bombs).
 
@@ -126,7 +130,7 @@ def open_member(zip_path: Path | BinaryIO, name: str | None = None) -> tuple[zip
     try:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise ArchiveError(f"{name} is not a readable zip ({exc}); expected a Binance archive") from None
+        raise _unreadable(name, exc) from None
     try:
         members = archive.infolist()
         names = [m.filename for m in members]
@@ -195,7 +199,7 @@ def read_deflated_member(zip_path: Path, name: str | None = None) -> DeflatedMem
     try:
         whole = zip_path.read_bytes()
     except OSError as exc:
-        raise ArchiveError(f"{name} is not a readable zip ({exc}); expected a Binance archive") from None
+        raise _unreadable(name, exc) from None
     member = _deflated_member(io.BytesIO(whole), name)
     start = _data_start(member, whole[member.header_offset : member.header_offset + _LOCAL_HEADER.size], name)
     data = memoryview(whole)[start : start + member.compress_size]  # no copy of the member's bytes
@@ -212,7 +216,7 @@ def verify_zip(zip_path: Path, name: str | None = None) -> MemberLines:
     try:
         f = open(zip_path, "rb")
     except OSError as exc:
-        raise ArchiveError(f"{name} is not a readable zip ({exc}); expected a Binance archive") from None
+        raise _unreadable(name, exc) from None
     with f:
         member = _deflated_member(f, name)
         f.seek(member.header_offset)

@@ -91,6 +91,7 @@ def warm_up(remote: str, folder: Path | None = None) -> float:
 
     began = time.perf_counter()
     root = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="crypto-warm-up-"))
+    done = False
     try:
         session = connect_session(remote, spark_conf())
         for n, (interval, months, symbols, days) in enumerate(_SHAPES):
@@ -102,12 +103,9 @@ def warm_up(remote: str, folder: Path | None = None) -> float:
                                    "the server is not working as expected")  # fmt: skip
             refresh_partials(lambda: session, layout, list(months))
         session.stop()
-    except BaseException:
-        if folder is not None:  # whatever is kept there may be what failed: the next start makes it again
-            shutil.rmtree(root, ignore_errors=True)
-        raise
+        done = True
     finally:
-        if folder is None:
+        if folder is None or not done:  # a kept lake that failed may be what failed: the next start makes it again
             shutil.rmtree(root, ignore_errors=True)
     return time.perf_counter() - began
 
