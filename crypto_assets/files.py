@@ -35,3 +35,15 @@ def write_atomically(path: Path, data: str | bytes) -> None:
     """Write ``data`` (text as UTF-8) to ``path`` through ``replacing``."""
     with replacing(path) as temp:
         temp.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Create or overwrite ``path`` with ``data``: one open, write and close (``Path.write_bytes`` adds a buffer, a
+    seek and a terminal check)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)

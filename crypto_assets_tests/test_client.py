@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import urllib.request
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from crypto_assets.binance.archives import ArchiveError, archive_path
-from crypto_assets.binance.client import BinanceClient, BinanceHTTPError, GeoBlockedError
+from crypto_assets.binance.client import _WHOLE, BinanceClient, BinanceHTTPError, GeoBlockedError
 
 PATH = archive_path("BTCUSDT", "4h", "2025-02")
+# A month of 1m candles (~1.6 MB): streamed to disk and read back, where a 4h archive is received whole and checked
+# in memory (see BinanceClient.download_verified). Tests of bad bytes and cut transfers run both ways.
+BIG_PATH = archive_path("BTCUSDT", "1m", "2025-02")
+SIZES = pytest.mark.parametrize("path", [PATH, BIG_PATH], ids=["received-whole", "streamed"])
 
 
 @pytest.fixture(params=["direct", "env-proxy"])
@@ -115,6 +121,18 @@ def test_transient_faults_are_retried_until_the_verified_file_lands(standin, mar
     assert standin.stats()["by_kind"]["zip"] >= 2  # the first answer was the fault
 
 
+@SIZES
+def test_a_body_cut_mid_transfer_is_fetched_again_and_lands_whole(standin, tmp_path, path):
+    standin.faults.reset_once(1.0, kinds=("zip",))
+    download, dest = fetch(standin, tmp_path, path)
+    assert (download.bytes <= _WHOLE) == (path == PATH)  # the path under test: whole or streamed
+    assert standin.stats()["by_kind"]["zip"] == 2  # the cut answer, then the good one
+    body = dest.read_bytes()
+    assert len(body) == download.bytes and hashlib.sha256(body).hexdigest() == download.sha256
+    assert download.data_lines == len(zipfile.ZipFile(dest).read(zipfile.ZipFile(dest).namelist()[0]).splitlines())
+    assert [p.name for p in tmp_path.iterdir()] == [dest.name]  # no temporary file left
+
+
 def test_retry_after_is_honoured(standin, tmp_path):
     import time
 
@@ -128,17 +146,20 @@ def test_a_404_is_an_answer_not_an_error(standin):
     assert client(standin).fetch_checksum(archive_path("NOSUCHUSDT", "4h", "2025-02")) is None
 
 
-def test_checksum_mismatch_leaves_no_file(standin, tmp_path):
-    standin.faults.checksum_mismatch("BTCUSDT", "4h", "2025-02")
+@SIZES
+def test_checksum_mismatch_leaves_no_file(standin, tmp_path, path):
+    standin.faults.checksum_mismatch("BTCUSDT", path.split("/")[-2], "2025-02")
     with pytest.raises(ArchiveError, match="does not match its CHECKSUM"):
-        fetch(standin, tmp_path)
+        fetch(standin, tmp_path, path)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_truncated_zip_whose_checksum_matches_is_refused(standin, tmp_path):
-    standin.faults.corrupt_zip("BTCUSDT", "4h", "2025-02")
-    with pytest.raises(ArchiveError, match="BTCUSDT-4h-2025-02.zip"):
-        fetch(standin, tmp_path)
+@SIZES
+def test_truncated_zip_whose_checksum_matches_is_refused(standin, tmp_path, path):
+    interval = path.split("/")[-2]
+    standin.faults.corrupt_zip("BTCUSDT", interval, "2025-02")
+    with pytest.raises(ArchiveError, match=f"BTCUSDT-{interval}-2025-02.zip"):
+        fetch(standin, tmp_path, path)
     assert list(tmp_path.iterdir()) == []
 
 

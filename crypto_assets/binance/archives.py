@@ -208,15 +208,19 @@ def read_deflated_member(zip_path: Path, name: str | None = None) -> DeflatedMem
     return DeflatedMember(data, member.CRC, member.file_size, hashlib.sha256(whole).hexdigest())
 
 
-def verify_zip(zip_path: Path, name: str | None = None) -> MemberLines:
-    """Inflate the archive's member once, streamed from the file: it must inflate completely to the CRC-32 and size
-    the zip records and hold at least one line. Returns its data lines (``count_data_lines``), so that no later step
-    inflates it again; raises ArchiveError naming the archive otherwise."""
-    name = name or zip_path.name
-    try:
-        f = open(zip_path, "rb")
-    except OSError as exc:
-        raise _unreadable(name, exc) from None
+def verify_zip(zip_path: Path | bytes, name: str | None = None) -> MemberLines:
+    """Inflate the archive's member once, streamed from the file (or from the archive's bytes, ``name`` required):
+    it must inflate completely to the CRC-32 and size the zip records and hold at least one line. Returns its data
+    lines (``count_data_lines``), so that no later step inflates it again; raises ArchiveError naming the archive
+    otherwise."""
+    if isinstance(zip_path, bytes):
+        f = io.BytesIO(zip_path)
+    else:
+        name = name or zip_path.name
+        try:
+            f = open(zip_path, "rb")
+        except OSError as exc:
+            raise _unreadable(name, exc) from None
     with f:
         member = _deflated_member(f, name)
         f.seek(member.header_offset)

@@ -30,7 +30,7 @@ from urllib3.util.retry import Retry
 
 from crypto_assets.binance.archives import ArchiveError, parse_checksum, verify_zip
 from crypto_assets.binance.listing import ListedObject, parse_list_bucket
-from crypto_assets.files import replacing
+from crypto_assets.files import replacing, write_bytes
 
 USER_AGENT = "crypto_assets/0.1 (+https://github.com/; Binance public data downloader)"
 RETRY_STATUSES = (418, 429, 500, 502, 503, 504)
@@ -42,6 +42,10 @@ BACKOFF = 0.25  # seconds before the first retry, doubling
 CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 60.0  # seconds to connect; seconds without a byte before a request is retried
 # Bytes read per call while streaming an archive: each download in flight holds about three such buffers.
 _CHUNK = 64 << 10
+# Archives up to this size (4h and 1h candles: tens of KB) are received whole and checked in memory, then written
+# in one call: per archive, a dozen system calls fewer than streaming to disk and reading the file back (each one a
+# hand-over of the GIL among 64 downloading threads). 64 threads hold at most 16 MB this way; 1m archives stream.
+_WHOLE = 256 << 10
 _BODY_ERRORS = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
                 requests.exceptions.ContentDecodingError, requests.exceptions.ReadTimeout,
                 urllib3.exceptions.HTTPError)  # fmt: skip
@@ -208,42 +212,54 @@ class BinanceClient:
         return Checksum(sha, hashlib.md5(body, usedforsecurity=False).hexdigest())
 
     def download_verified(self, path: str, dest: Path, sha256: str) -> Download:
-        """Stream ``path`` to ``dest`` atomically, verified against ``sha256`` and read back as a zip (its member
-        inflated once, its data lines counted).
+        """Fetch ``path`` to ``dest`` atomically, verified against ``sha256`` and read as a zip (its member inflated
+        once, its data lines counted).
 
         A partial or unverified file never exists at ``dest``: the bytes go to a temporary file beside it that
-        replaces ``dest`` only after the checksum and the zip check pass. Raises ArchiveError (bad bytes) or
-        BinanceHTTPError (transfer failed after retries).
+        replaces ``dest`` only after the checksum and the zip check pass. An archive of up to ``_WHOLE`` bytes (by
+        its Content-Length) is received whole and checked in memory before it is written; a larger one is streamed
+        to the temporary file and read back. Raises ArchiveError (bad bytes) or BinanceHTTPError (transfer failed
+        after retries).
         """
         url = self.url(path)
         with replacing(dest) as temp:
-            digest, size = self._retrying(url, lambda: self._stream(url, temp))
+            digest, size, whole = self._retrying(url, lambda: self._receive(url, temp))
             if digest != sha256:
                 raise ArchiveError(
                     f"{dest.name}: sha256 {digest} of the {size} bytes received does not match its "
                     f"CHECKSUM {sha256}; expected identical bytes"
                 )
-            lines = verify_zip(temp, name=dest.name)
+            lines = verify_zip(temp if whole is None else whole, name=dest.name)
+            if whole is not None:
+                write_bytes(temp, whole)
         return Download(sha256, size, lines.data_lines)
 
-    def _stream(self, url: str, dest: Path) -> tuple[str, int]:
-        """One GET of ``url`` streamed into ``dest`` (overwritten): the sha256 and size of the bytes received."""
+    def _receive(self, url: str, dest: Path) -> tuple[str, int, bytes | None]:
+        """One GET of ``url``: the sha256 and size of the bytes received, and the bytes themselves when the answer
+        announced at most ``_WHOLE`` of them; otherwise they were streamed into ``dest`` (overwritten) and None."""
         digest, size = hashlib.sha256(), 0
         answer, complete = None, False
         try:
             answer = self._open(url, stream=True)
             if answer.status != 200:
                 raise status_error(url, answer.status, "")
-            with open(dest, "wb") as out:
-                while chunk := answer.raw.read(_CHUNK, decode_content=False):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
             expected = answer.raw.headers.get("Content-Length")
-            if expected is not None and expected.isdigit() and int(expected) != size:
+            expected = int(expected) if expected is not None and expected.isdigit() else None
+            whole = None
+            if expected is not None and expected <= _WHOLE:
+                whole = answer.raw.read(decode_content=False)
+                digest.update(whole)
+                size = len(whole)
+            else:
+                with open(dest, "wb") as out:
+                    while chunk := answer.raw.read(_CHUNK, decode_content=False):
+                        digest.update(chunk)
+                        out.write(chunk)
+                        size += len(chunk)
+            if expected is not None and expected != size:
                 raise urllib3.exceptions.ProtocolError(f"{size} of {expected} bytes received")
             complete = True
-            return digest.hexdigest(), size
+            return digest.hexdigest(), size, whole
         finally:
             if answer is not None:
                 if not complete:  # unread bytes: the connection cannot serve another request
