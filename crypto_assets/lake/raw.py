@@ -188,6 +188,7 @@ def fetch_months(
     workers: int,
     progress: Callable[[int, int], None] | None = None,
     today: date | None = None,
+    network_needed: Callable[[], None] | None = None,
 ) -> tuple[dict[Month, dict[str, PairMonth]], dict[Month, FetchStats]]:
     """Fetch every (month, symbol) archive with ``workers`` concurrent connections; write each month's manifest.
 
@@ -195,6 +196,9 @@ def fetch_months(
     archive on disk was verified, which is re-hashed here) are settled in this thread, without a task or a
     request; everything that needs the network goes to the connection pool meanwhile. ``progress(done, total)``
     is called from this thread only. ``today`` (default: the UTC date) decides which months must have archives.
+    ``network_needed()`` is called once, from this thread, as soon as some pair must be asked from Binance (a month
+    not fetched yet, a CHECKSUM that changed): the lake will probably change, and the caller may prepare what the
+    next steps need while the downloads run. A run with nothing to fetch never calls it.
 
     Returns the entries and the figures per month (``FetchStats.total`` adds them up).
     """
@@ -234,6 +238,8 @@ def fetch_months(
                     local.append((month, symbol))
                 else:
                     pending.append(pool.submit(fetch, month, symbol))
+        if pending and network_needed is not None:
+            network_needed()
         reported = -1  # the count ``progress`` last heard of: it hears of each count once (the caller throttles)
 
         def report() -> None:
