@@ -108,10 +108,11 @@ class UniverseResource(dg.ConfigurableResource):
 
 class SparkResource(LazyPySparkResource):
     """dagster-pyspark's lazy SparkSession resource: made on first use (runs with nothing to write never pay for
-    Spark), or begun in the background by ``start_early`` when a step knows that a later one will write, and, unlike the stock one, released at the end of the run. It overrides the public ``spark_session`` only:
-    the stock resource cannot make a Spark Connect session, nor start its JVM from a class-data archive. (Importing
-    dagster-pyspark imports pyspark, ~0.15 s of each run process's start, also of runs that never start Spark: the
-    price of building on the design's SparkSession resource.)
+    Spark), or begun in the background by ``start_early`` when a step knows that a later one will write, and, unlike
+    the stock one, released at the end of the run. It overrides the public ``spark_session`` only: the stock resource
+    cannot make a Spark Connect session, nor start its JVM from a class-data archive. (Importing dagster-pyspark
+    imports pyspark, ~0.15 s of each run process's start, also of runs that never start Spark: the price of building
+    on the design's SparkSession resource.)
 
     With ``remote`` (SPARK_REMOTE, ``sc://host:port``) the session is a client of a long-lived Spark Connect server
     shared by runs (see ``lake.spark_server``); releasing it leaves the server running. Without it, the run starts
