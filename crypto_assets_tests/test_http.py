@@ -96,6 +96,19 @@ def test_a_large_answer_goes_to_the_sink_and_a_small_one_is_returned_whole(serve
     assert whole.body == BODY and pieces == []
 
 
+def test_a_sink_that_fails_raises_its_own_error_at_once_not_a_retried_network_one(server):
+    p, calls = pool(f"http://127.0.0.1:{server.server_port}", retries=3), []
+
+    def full_disk(piece: bytes) -> None:
+        calls.append(piece)
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left on device") as raised:
+        p.get("/file", whole_up_to=0, sink=full_disk)
+    assert type(raised.value) is OSError and len(calls) == 1  # not GaveUp, not asked again
+    assert p.get("/file").body == BODY  # the pool still serves
+
+
 @pytest.mark.parametrize("path", ["/chunked", "/moved"])
 def test_an_answer_it_does_not_read_is_left_to_urllib3(server, path):
     url = f"http://127.0.0.1:{server.server_port}"

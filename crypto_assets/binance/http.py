@@ -47,6 +47,11 @@ class GaveUp(OSError):
     """Connection errors or timeouts on every attempt; the message names the last one."""
 
 
+class _SinkFailed(Exception):
+    """The caller's sink raised (a full disk, say): not the network's fault, so not retried; ``get`` raises the
+    sink's own error."""
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -114,6 +119,8 @@ class HostPool:
                 answer = self._exchange(request, whole_up_to, sink)
             except (BodyCutError, Unsupported):
                 raise
+            except _SinkFailed as failed:
+                raise failed.__cause__ from None
             except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, before any body byte
                 if last:
                     raise GaveUp(f"{type(exc).__name__}: {exc}") from None
@@ -242,7 +249,16 @@ class HostPool:
         size = int(length)
         stream = sink is not None and status == 200 and size > (whole_up_to or 0)
         pieces: list[bytes] = []
-        deliver = sink if stream else pieces.append
+
+        def deliver(piece: bytes) -> None:
+            if not stream:
+                pieces.append(piece)
+                return
+            try:
+                sink(piece)
+            except BaseException as exc:
+                raise _SinkFailed() from exc
+
         got = 0
         if conn.buffer:
             first = bytes(conn.buffer[:size])
