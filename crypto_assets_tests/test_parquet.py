@@ -315,3 +315,12 @@ def test_spark_is_begun_while_downloading_only_when_the_run_writes_parquet_and_s
     MADE_ON.clear()
     assert run_assets(CHAIN, resources, ["2025-01", "2025-02", "2025-03"]).success
     assert MADE_ON == []
+
+    # Binance asked again (a month's raw manifest lost: its CHECKSUMs are fetched), but every archive on disk still
+    # matches: nothing downloaded, still no session.
+    Layout.at(tmp_path, "4h").raw_manifest(Month(2025, 2)).unlink()
+    standin.reset_stats()
+    assert run_assets(CHAIN, resources, ["2025-01", "2025-02", "2025-03"]).success
+    asked = standin.stats()["by_kind"]
+    assert asked["checksum"] == 2 and asked["zip"] == 0, asked
+    assert MADE_ON == []

@@ -83,14 +83,14 @@ def kline_assets(market: MarketType) -> list[dg.AssetsDefinition]:
         months = run_months(context)
         layout = m.layout(lake)
         symbols = universe_symbols(layout)
-        # When this run also writes the Parquet, its Spark session is begun while the downloads wait on the network.
-        network_needed = spark.start_early if run_materializes(context, m.key("parquet_candles")) else None
+        # When this run also writes the Parquet, its Spark session is begun as the first archive download begins.
+        on_first_download = spark.start_early if run_materializes(context, m.key("parquet_candles")) else None
         context.log.info(f"fetching {len(symbols)} {market.value} {m.noun} x {len(months)} months ({lake.interval}) "
                          f"with {binance.download_workers} connections")  # fmt: skip
         began = time.perf_counter()
         entries, stats = fetch_months(
             binance.client, layout, months, symbols, workers=binance.download_workers,
-            progress=_Progress(context.log, "archives"), network_needed=network_needed,
+            progress=_Progress(context.log, "archives"), on_first_download=on_first_download,
         )  # fmt: skip
         figures, outcomes, failures = {}, [], []
         for month in months:
