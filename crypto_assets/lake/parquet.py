@@ -91,9 +91,10 @@ def write_options(market: MarketType = MarketType.SPOT) -> dict[str, str]:
 
     Row groups of 16 MB instead of 128: the writer holds one per open file in the heap until it is full, up to 128 MB
     for a month of 1m candles (at 32 MB, C after U in the benchmark peaked at 1,044-1,071 MB, run process + server
-    JVM; at 16 MB 1,018 MB, the JVM ~40 MB less; the files 0.01% larger). No dictionary for the price and volume columns: their values hardly repeat within a
-    row group, so the writer filled a dictionary and then fell back to plain encoding anyway (the same bytes at 4h, 1%
-    more at 1m without it), a fifth of a 1m write's CPU. The symbol, trades and timestamps keep theirs."""
+    JVM; at 16 MB 1,018 MB, the JVM ~40 MB less; the files 0.01% larger). No dictionary for the price and volume
+    columns: their values hardly repeat within a row group, so the writer filled a dictionary and then fell back to
+    plain encoding anyway (the same bytes at 4h, 1% more at 1m without it), a fifth of a 1m write's CPU. The symbol,
+    trades and timestamps keep theirs."""
     return {"compression": "snappy", "parquet.block.size": str(16 << 20),
             **{f"parquet.enable.dictionary#{c}": "false" for c in data_columns(market) if c != "trades"}}  # fmt: skip
 
