@@ -58,6 +58,8 @@ def test_crlf_blank_lines_a_bom_and_a_missing_header_are_accepted():
         ("1735718400004,5,0.0001", "funding_interval_hours '5' is not a whole number of hours dividing a day"),
         ("1735718400004,0,0.0001", "funding_interval_hours '0'"),
         ("1735718400004,8h,0.0001", "funding_interval_hours '8h'"),
+        ("1735718400004,\u0668,0.0001", "funding_interval_hours '\u0668'"),  # a digit, not an ASCII one
+        ("\u0661735718400004,8,0.0001", "is not a time in milliseconds"),
         ("1735718400004,8,abc", "last_funding_rate 'abc' is not a number"),
         ("1735718400004,8,nan", "last_funding_rate 'nan' is not a finite number"),
         ("1735720200000,8,0.0001", "calc_time 1735720200000 is 30.0 min from the nearest hour"),
