@@ -38,6 +38,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -461,42 +462,65 @@ def _read_month(layout: Layout, month: Month, ok: dict[str, PairMonth]
     return rows, dropped
 
 
+def _prepare_month(layout: Layout, month: Month, entries: dict[str, PairMonth], ok: dict[str, PairMonth],
+                   rate_bound: float) -> tuple[list[tuple], FundingMonthSummary] | str:  # fmt: skip
+    """A month's Parquet rows (as ``parquet_schema`` tuples) and its figures, from its ok archives; the error for
+    ``_write`` to report when an archive does not parse."""
+    try:
+        rows, dropped = _read_month(layout, month, ok)
+    except (FundingFormatError, ArchiveError, OSError) as exc:
+        return f"{month}: {exc}"
+    summary = empty_summary(month, entries, rate_bound)
+    for symbol, symbol_rows in rows.items():
+        summary.per_symbol[symbol] = summarize_symbol(symbol_rows, duplicates_dropped=dropped[symbol],
+                                                      rate_bound=rate_bound)  # fmt: skip
+    data = [(symbol, r.funding_time, r.calc_time, r.interval_hours, float(r.rate), month.year, month.month)
+            for symbol, symbol_rows in rows.items() for r in symbol_rows]  # fmt: skip
+    return data, summary
+
+
 def _write(spark: Callable[[], SparkSession], layout: Layout, months: dict,
            rate_bound: float) -> dict[Month, FundingMonthWrite]:  # fmt: skip
-    """Each month of ``months`` parsed and written into the staging root, one month at a time (only one month's rows
-    are ever in memory: 600 contracts x 15 months held at once took the run process over its share of 1 GB); an
-    archive that does not parse fails its month, the others are written. Then each month's figures (with the rows
-    read back from the staged files) go into its staged folder's marker, and each folder is swapped in."""
+    """Each month of ``months`` parsed and written into the staging root, one month at a time, the next month parsed
+    in a thread while Spark writes this one (at most two months' rows are in memory: 600 contracts x 15 months held
+    at once took the run process over its share of 1 GB); an archive that does not parse fails its month, the others
+    are written. Then each month's figures (with the rows read back from the staged files) go into its staged
+    folder's marker, and each folder is swapped in."""
     from pyspark.sql import functions as F
 
     staging = swap.staging_root(layout.parquet_root)
     session, failed, written = None, {}, {}
-    for month, (wanted, entries, ok) in months.items():
-        try:
-            rows, dropped = _read_month(layout, month, ok)
-        except (FundingFormatError, ArchiveError, OSError) as exc:
-            failed[month] = f"{month}: {exc}"
-            continue
-        if session is None:
-            session = spark()
-            # The lake's file format must not depend on the session: standard UTC timestamps, not legacy INT96.
-            session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        data = [(symbol, r.funding_time, r.calc_time, r.interval_hours, float(r.rate), month.year, month.month)
-                for symbol, symbol_rows in rows.items() for r in symbol_rows]  # fmt: skip
-        frame = session.createDataFrame(data, parquet_schema()).select(
-            F.timestamp_millis("funding_ms").alias("funding_time"),
-            F.timestamp_millis("calc_ms").alias("calc_time"),
-            "symbol", "funding_interval_hours", "funding_rate",
-        )  # fmt: skip
-        del data
-        # One file per month, contracts in time order.
-        frame = frame.coalesce(1).sortWithinPartitions("symbol", "funding_time")
-        frame.write.mode("overwrite").option("compression", "snappy").parquet(str(staging / _relative(layout, month)))
-        summary = empty_summary(month, entries, rate_bound)
-        for symbol, symbol_rows in rows.items():
-            summary.per_symbol[symbol] = summarize_symbol(symbol_rows, duplicates_dropped=dropped[symbol],
-                                                          rate_bound=rate_bound)  # fmt: skip
-        written[month] = (wanted, summary)
+    queue = list(months.items())
+    with ThreadPoolExecutor(1, thread_name_prefix="funding-parse") as parser:
+
+        def prepare(i: int) -> Future | None:
+            if i >= len(queue):
+                return None
+            month, (_, entries, ok) = queue[i]
+            return parser.submit(_prepare_month, layout, month, entries, ok, rate_bound)
+
+        ahead = prepare(0)
+        for i, (month, (wanted, _, _)) in enumerate(queue):
+            prepared, ahead = ahead.result(), prepare(i + 1)
+            if isinstance(prepared, str):
+                failed[month] = prepared
+                continue
+            data, summary = prepared
+            if session is None:
+                session = spark()
+                # The lake's file format must not depend on the session: standard UTC timestamps, not legacy INT96.
+                session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+            frame = session.createDataFrame(data, parquet_schema()).select(
+                F.timestamp_millis("funding_ms").alias("funding_time"),
+                F.timestamp_millis("calc_ms").alias("calc_time"),
+                "symbol", "funding_interval_hours", "funding_rate",
+            )  # fmt: skip
+            del data, prepared
+            # One file per month, contracts in time order.
+            frame = frame.coalesce(1).sortWithinPartitions("symbol", "funding_time")
+            target = str(staging / _relative(layout, month))
+            frame.write.mode("overwrite").option("compression", "snappy").parquet(target)
+            written[month] = (wanted, summary)
     read_back = _read_back(session, layout, list(written)) if written else {}
     for month, (wanted, summary) in written.items():
         for symbol, figures in summary.per_symbol.items():
