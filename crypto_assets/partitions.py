@@ -23,8 +23,3 @@ monthly = monthly_partitions(Settings.from_env())
 def run_months(context: dg.AssetExecutionContext) -> list[Month]:
     """The months of this run: one for a partition run, several for a single-run backfill."""
     return [Month.parse(key) for key in context.partition_keys]
-
-
-def run_materializes(context: dg.AssetExecutionContext, key: dg.AssetKey) -> bool:
-    """Whether this run materializes the asset ``key`` too (the assets of the run's job, as selected when launched)."""
-    return key in context.job_def.asset_layer.selected_asset_keys

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -108,11 +107,10 @@ class UniverseResource(dg.ConfigurableResource):
 
 class SparkResource(LazyPySparkResource):
     """dagster-pyspark's lazy SparkSession resource: made on first use (runs with nothing to write never pay for
-    Spark), or begun in the background by ``start_early`` when a step knows that a later one will write, and, unlike
-    the stock one, released at the end of the run. It overrides the public ``spark_session`` only: the stock resource
-    cannot make a Spark Connect session, nor start its JVM from a class-data archive. (Importing dagster-pyspark
-    imports pyspark, ~0.15 s of each run process's start, also of runs that never start Spark: the price of building
-    on the design's SparkSession resource.)
+    Spark) and, unlike the stock one, released at the end of the run. It overrides the public ``spark_session`` only:
+    the stock resource cannot make a Spark Connect session, nor start its JVM from a class-data archive. (Importing
+    dagster-pyspark imports pyspark, ~0.15 s of each run process's start, also of runs that never start Spark: the
+    price of building on the design's SparkSession resource.)
 
     With ``remote`` (SPARK_REMOTE, ``sc://host:port``) the session is a client of a long-lived Spark Connect server
     shared by runs (see ``lake.spark_server``); releasing it leaves the server running. Without it, the run starts
@@ -123,48 +121,26 @@ class SparkResource(LazyPySparkResource):
     remote: str = _DEFAULT.spark_remote
     class_cache: str = _DEFAULT.spark_class_cache
     _session: Any = PrivateAttr(default=None)
-    _early: Any = PrivateAttr(default=None)  # the Future of a session begun by start_early, until it is taken
-
-    def start_early(self) -> None:
-        """Begin making the session in a background thread, for a later step of this run that will want it: the
-        Connect client's imports and handshake (~0.6 s), or a local driver JVM's start (~6 s), then overlap work
-        that waits on the network. The step that asks for ``spark_session`` gets this session (or its error). Does
-        nothing when the session exists or is being made; a session begun and never asked for is stopped with the
-        run. (The run's steps share this resource: the project runs them in one process, ``in_process_executor``.)"""
-        if self._session is None and self._early is None:
-            starter = ThreadPoolExecutor(1, thread_name_prefix="spark-start")
-            self._early = starter.submit(self._make_session)
-            starter.shutdown(wait=False)  # its thread ends with the task
-
-    def _make_session(self) -> SparkSession:
-        if self.remote:
-            return connect_session(self.remote, self.spark_config)
-        return build_session(self.spark_config, ClassArchive.at(self.class_cache or None))
 
     @property
     def spark_session(self) -> SparkSession:
         if self._session is None:
             began = time.perf_counter()
-            early, self._early = self._early, None
-            try:
-                self._session = early.result() if early is not None else self._make_session()
-            except SparkServerError as exc:
-                raise dg.Failure(description=str(exc)) from None
+            if self.remote:
+                try:
+                    self._session = connect_session(self.remote, self.spark_config)
+                except SparkServerError as exc:
+                    raise dg.Failure(description=str(exc)) from None
+            else:
+                self._session = build_session(self.spark_config, ClassArchive.at(self.class_cache or None))
             self.session_started(time.perf_counter() - began)
         return self._session
 
     def session_started(self, seconds: float) -> None:
-        """Called once a run's session is ready, with the seconds the step asking for it waited (JVM start or
-        Connect handshake; less, or none, when ``start_early`` began it): a hook for whoever times it (the
-        benchmark)."""
+        """Called once a run's session is ready, with the seconds it took (JVM start or Connect handshake): a hook
+        for whoever times it (the benchmark)."""
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        early, self._early = self._early, None
-        if early is not None:  # begun early, never asked for (nothing to write, or the run failed before)
-            try:
-                self._session = early.result()
-            except Exception:  # nothing started, nothing to stop; a step that wanted it would have failed with it
-                pass
         if self._session is not None:
             self._session.stop()  # local: stops the driver JVM; Connect: closes only this client's session
             self._session = None

@@ -149,9 +149,8 @@ def make_resources(standin: StandIn, data_dir, spark_resource=None, *, pair_mode
         "lake": LakeResource(data_dir=str(data_dir), **lake),
         "universe": UniverseResource(**{k: v for k, v in universe.items() if v is not None}),
     }
-    # raw_monthly_klines takes the Spark resource too (to begin a session early when its run writes Parquet): a
-    # lazy one that a run without parquet_candles never starts.
-    resources["spark"] = spark_resource if spark_resource is not None else SparkResource(spark_config={})
+    if spark_resource is not None:
+        resources["spark"] = spark_resource
     return resources
 
 

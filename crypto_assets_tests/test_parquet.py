@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import threading
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from crypto_assets.assets.parquet import parquet_candles
 from crypto_assets.assets.universe import pair_universe
 from crypto_assets.layout import Layout
 from crypto_assets.months import Month
-from crypto_assets_tests.conftest import KeepAliveSparkResource, make_resources, run_assets
+from crypto_assets_tests.conftest import make_resources, run_assets
 
 CHAIN = [raw_monthly_klines, normalized_csv, parquet_candles]
 JAN_2025 = 1_735_689_600_000  # 2025-01-01 00:00 UTC
@@ -278,49 +277,3 @@ def test_a_row_that_does_not_fit_fails_the_write_quoting_it(spark, tmp_path, bad
         write_months(lambda: spark, layout, [month])
     assert "BTCUSDT.csv" in str(error.value) and repr(bad_line)[1:-1] in str(error.value)
     assert not layout.parquet_dir(month).exists()
-
-
-class _RecordingSparkResource(KeepAliveSparkResource):
-    """The suite's resource, recording the thread each of its sessions was made on."""
-
-    def _make_session(self):
-        MADE_ON.append(threading.current_thread().name)
-        return super()._make_session()
-
-
-MADE_ON: list[str] = []
-
-
-def test_spark_is_begun_while_downloading_only_when_the_run_writes_parquet_and_something_is_fetched(
-    standin, tmp_path, spark_resource, spark
-):
-    resources = _lake(standin, tmp_path, spark_resource, "4h", ["BTCUSDT", "ETHUSDT"])
-    resources["spark"] = _RecordingSparkResource(spark_config=spark_resource.spark_config)
-    MADE_ON.clear()
-    assert run_assets([raw_monthly_klines, normalized_csv], resources, ["2025-01", "2025-02"]).success
-    assert MADE_ON == []  # the run writes no Parquet: no session
-
-    # The Parquet too, with a month never fetched: the session is begun on its own thread by the download step, and
-    # the Parquet step takes that one.
-    result = run_assets(CHAIN, resources, ["2025-01", "2025-02", "2025-03"])
-    assert result.success
-    assert len(MADE_ON) == 1 and MADE_ON[0].startswith("spark-start"), MADE_ON
-    written = {m.partition: m.metadata["rows"].value for m in
-               (e.event_specific_data.materialization for e in result.get_asset_materialization_events())
-               if m.asset_key == parquet_candles.key}  # fmt: skip
-    assert set(written) == {"2025-01", "2025-02", "2025-03"} and all(written.values())
-    assert spark.read.parquet(str(Layout.at(tmp_path, "4h").parquet_root)).count() == sum(written.values())
-
-    # Nothing new upstream: nothing fetched, every month skipped, no session at all.
-    MADE_ON.clear()
-    assert run_assets(CHAIN, resources, ["2025-01", "2025-02", "2025-03"]).success
-    assert MADE_ON == []
-
-    # Binance asked again (a month's raw manifest lost: its CHECKSUMs are fetched), but every archive on disk still
-    # matches: nothing downloaded, still no session.
-    Layout.at(tmp_path, "4h").raw_manifest(Month(2025, 2)).unlink()
-    standin.reset_stats()
-    assert run_assets(CHAIN, resources, ["2025-01", "2025-02", "2025-03"]).success
-    asked = standin.stats()["by_kind"]
-    assert asked["checksum"] == 2 and asked["zip"] == 0, asked
-    assert MADE_ON == []

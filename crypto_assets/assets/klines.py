@@ -12,8 +12,8 @@ from crypto_assets.lake import quality
 from crypto_assets.lake.csv import normalize_month
 from crypto_assets.lake.raw import FAILED, OK, FetchStats, fetch_months
 from crypto_assets.lake.universe import universe_symbols
-from crypto_assets.partitions import monthly, run_materializes, run_months
-from crypto_assets.resources import BinanceResource, LakeResource, SparkResource
+from crypto_assets.partitions import monthly, run_months
+from crypto_assets.resources import BinanceResource, LakeResource
 
 RAW_CHECKS = {
     "archives_verified": ("Every ok archive matched the current Binance CHECKSUM; no archive failed.", True),
@@ -78,19 +78,16 @@ def kline_assets(market: MarketType) -> list[dg.AssetsDefinition]:
         backfill_policy=dg.BackfillPolicy.single_run(),
         description=m.describe(_RAW_DOC),
     )
-    def raw_monthly_klines(context: dg.AssetExecutionContext, binance: BinanceResource, lake: LakeResource,
-                           spark: SparkResource):  # fmt: skip
+    def raw_monthly_klines(context: dg.AssetExecutionContext, binance: BinanceResource, lake: LakeResource):
         months = run_months(context)
         layout = m.layout(lake)
         symbols = universe_symbols(layout)
-        # When this run also writes the Parquet, its Spark session is begun as the first archive download begins.
-        on_first_download = spark.start_early if run_materializes(context, m.key("parquet_candles")) else None
         context.log.info(f"fetching {len(symbols)} {market.value} {m.noun} x {len(months)} months ({lake.interval}) "
                          f"with {binance.download_workers} connections")  # fmt: skip
         began = time.perf_counter()
         entries, stats = fetch_months(
             binance.client, layout, months, symbols, workers=binance.download_workers,
-            progress=_Progress(context.log, "archives"), on_first_download=on_first_download,
+            progress=_Progress(context.log, "archives"),
         )  # fmt: skip
         figures, outcomes, failures = {}, [], []
         for month in months:

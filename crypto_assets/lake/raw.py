@@ -188,7 +188,6 @@ def fetch_months(
     workers: int,
     progress: Callable[[int, int], None] | None = None,
     today: date | None = None,
-    on_first_download: Callable[[], None] | None = None,
 ) -> tuple[dict[Month, dict[str, PairMonth]], dict[Month, FetchStats]]:
     """Fetch every (month, symbol) archive with ``workers`` concurrent connections; write each month's manifest.
 
@@ -196,10 +195,6 @@ def fetch_months(
     archive on disk was verified, which is re-hashed here) are settled in this thread, without a task or a
     request; everything that needs the network goes to the connection pool meanwhile. ``progress(done, total)``
     is called from this thread only. ``today`` (default: the UTC date) decides which months must have archives.
-    ``on_first_download()`` is called once, from a download thread, just before the first archive is downloaded (a
-    month not fetched yet, a CHECKSUM that changed, a file on disk that no longer matches): the lake will change, and
-    the caller may prepare what the next steps need while the downloads run. A run that downloads nothing never
-    calls it, also when it asks Binance for CHECKSUMs and listings (a warm run re-checks daily-file months).
 
     Returns the entries and the figures per month (``FetchStats.total`` adds them up).
     """
@@ -210,14 +205,6 @@ def fetch_months(
     listings: dict[str, dict[str, _Listed] | None] = {}
     lock = threading.Lock()
     done = 0
-    downloading = threading.Event()
-
-    def download_begins() -> None:
-        with lock:
-            first = not downloading.is_set()
-            downloading.set()
-        if first and on_first_download is not None:
-            on_first_download()
 
     def list_symbol(symbol: str) -> None:
         listing = _list_monthly(client, layout, symbol, months, stats[min(months)])
@@ -228,7 +215,7 @@ def fetch_months(
         nonlocal done
         entry = _fetch_pair_month(
             client, layout, month, symbol, stats[month], listings.get(symbol), previous[month].get(symbol),
-            has_daily=symbol in daily_on_disk[month], download_begins=download_begins,
+            has_daily=symbol in daily_on_disk[month],
         )  # fmt: skip
         with lock:
             results[month][symbol] = entry
@@ -437,17 +424,15 @@ def _settle_locally(layout: Layout, month: Month, symbol: str, stats: FetchStats
 
 def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbol: str, stats: FetchStats,
                       listing: dict[str, _Listed] | None = None,
-                      previous: PairMonth | None = None, has_daily: bool = True,
-                      download_begins: Callable[[], None] | None = None) -> PairMonth:  # fmt: skip
+                      previous: PairMonth | None = None, has_daily: bool = True) -> PairMonth:  # fmt: skip
     """One pair and month. ``listing``: the pair's monthly keys (None: none, ask for the CHECKSUM); ``previous``:
-    the pair's manifest entry from the last run (its CHECKSUM ETag spares the GET when the listing shows the same);
-    ``download_begins()`` is called before an archive is downloaded."""
+    the pair's manifest entry from the last run (its CHECKSUM ETag spares the GET when the listing shows the same)."""
     interval = layout.interval
     try:
         period = str(month)
         keys = listing.get(period) if listing is not None else None
         if listing is None or keys is not None:
-            file = _monthly_file(client, layout, month, symbol, stats, keys, previous, download_begins)
+            file = _monthly_file(client, layout, month, symbol, stats, keys, previous)
             if file is None and keys is not None:
                 raise _listed_but_missing(client, dataset_archive_path(layout, symbol, period))
             if file is not None:
@@ -463,8 +448,7 @@ def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbo
             stats.add(requests=1)
             if day_sha is None:  # the listing showed it
                 raise _listed_but_missing(client, archive_path(symbol, interval, day, layout.market))
-            files.append(_ensure_file(client, layout, month, symbol, day, day_sha, stats, known=known,
-                                      download_begins=download_begins))  # fmt: skip
+            files.append(_ensure_file(client, layout, month, symbol, day, day_sha, stats, known=known))
         if not files:
             stats.add(files_absent=1)
             return PairMonth(symbol, ABSENT)
@@ -484,8 +468,7 @@ def _listed_but_missing(client: BinanceClient, path: str) -> BinanceHTTPError:
 
 
 def _monthly_file(client: BinanceClient, layout: Layout, month: Month, symbol: str, stats: FetchStats,
-                  keys: _Listed | None, previous: PairMonth | None,
-                  download_begins: Callable[[], None] | None = None) -> ArchiveFile | None:  # fmt: skip
+                  keys: _Listed | None, previous: PairMonth | None) -> ArchiveFile | None:  # fmt: skip
     """The verified monthly archive on disk, or None when Binance has none (its CHECKSUM answers 404)."""
     period = str(month)
     listed_etag = keys.checksum.etag if keys is not None and keys.checksum is not None else None
@@ -504,14 +487,12 @@ def _monthly_file(client: BinanceClient, layout: Layout, month: Month, symbol: s
         # changed between listing and GET), else the listed one (e.g. a multipart ETag), else the MD5.
         etag = checksum.md5 if listed_etag is None or _MD5.fullmatch(listed_etag) else listed_etag
     known = {recorded.name: recorded} if recorded is not None else {}
-    return _ensure_file(client, layout, month, symbol, period, sha, stats, checksum_etag=etag, known=known,
-                        download_begins=download_begins)  # fmt: skip
+    return _ensure_file(client, layout, month, symbol, period, sha, stats, checksum_etag=etag, known=known)
 
 
 def _ensure_file(client: BinanceClient, layout: Layout, month: Month, symbol: str, period: str, sha: str,
                  stats: FetchStats, checksum_etag: str | None = None,
-                 known: dict[str, ArchiveFile] | None = None,
-                 download_begins: Callable[[], None] | None = None) -> ArchiveFile:  # fmt: skip
+                 known: dict[str, ArchiveFile] | None = None) -> ArchiveFile:  # fmt: skip
     """The archive on disk with ``sha``: kept when the file there has it, else downloaded and verified. ``known``:
     the last manifest's files by name, whose counted data lines a kept file with the same sha256 keeps."""
     name = archive_name(symbol, archive_stem(layout), period)
@@ -523,8 +504,6 @@ def _ensure_file(client: BinanceClient, layout: Layout, month: Month, symbol: st
             before = (known or {}).get(name)
             lines = before.data_lines if before is not None and before.sha256 == sha else None
             return ArchiveFile(name, sha, size, checksum_etag, lines)
-    if download_begins is not None:
-        download_begins()
     download = client.download_verified(dataset_archive_path(layout, symbol, period), dest, sha)
     stats.add(bytes_downloaded=download.bytes, requests=1)
     return ArchiveFile(name, sha, download.bytes, checksum_etag, download.data_lines)
