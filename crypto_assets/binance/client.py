@@ -31,12 +31,21 @@ from requests.utils import get_environ_proxies
 from urllib3.util.retry import Retry
 
 from crypto_assets.binance.archives import ArchiveError, parse_checksum, verify_zip
-from crypto_assets.binance.http import Answer, BodyCutError, GaveUp, HostPool, Unsupported
+from crypto_assets.binance.http import (
+    MAX_BACKOFF,
+    MAX_RETRY_AFTER,
+    RETRY_AFTER_STATUSES,
+    RETRY_STATUSES,
+    Answer,
+    BodyCutError,
+    GaveUp,
+    HostPool,
+    Unsupported,
+)
 from crypto_assets.binance.listing import ListedObject, parse_list_bucket
 from crypto_assets.files import replacing, write_bytes
 
 USER_AGENT = "crypto_assets/0.1 (+https://github.com/; Binance public data downloader)"
-RETRY_STATUSES = (418, 429, 500, 502, 503, 504)
 # A cold run is two requests per archive (CHECKSUM, zip), each a round trip: at ~50 ms, 64 keep-alive connections
 # take 600 pairs x 15 months in ~15 s (32 took ~28 s) and still leave one core for hashing.
 CONNECTIONS = 64
@@ -96,11 +105,10 @@ class _Retry(Retry):
     """urllib3 Retry that also honours Retry-After on 418 (IP ban) and caps what it will wait."""
 
     # Only statuses we retry anyway: urllib3 would otherwise also retry a 413 that carries Retry-After.
-    RETRY_AFTER_STATUS_CODES = frozenset([418, 429, 503])
-    MAX_RETRY_AFTER = 120.0
+    RETRY_AFTER_STATUS_CODES = RETRY_AFTER_STATUSES
 
     def parse_retry_after(self, retry_after: str) -> float:
-        return min(super().parse_retry_after(retry_after), self.MAX_RETRY_AFTER)
+        return min(super().parse_retry_after(retry_after), MAX_RETRY_AFTER)
 
 
 @dataclass(frozen=True)
@@ -142,7 +150,7 @@ class BinanceClient:
         retry = _Retry(
             total=retries, connect=retries, read=retries, status=retries, other=0,
             status_forcelist=RETRY_STATUSES, allowed_methods=frozenset({"GET", "HEAD"}),
-            backoff_factor=backoff, backoff_max=30, backoff_jitter=backoff,
+            backoff_factor=backoff, backoff_max=MAX_BACKOFF, backoff_jitter=backoff,
             respect_retry_after_header=True, raise_on_status=False,
         )  # fmt: skip
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=retry, pool_block=True)

@@ -59,7 +59,7 @@ def parse_funding_row(line: str, file: str, line_number: int) -> FundingRow:
                     rate = float(rate_text)
                 except ValueError:
                     rate = math.nan
-                funding_time = (calc_time + HOUR_MS // 2) // HOUR_MS * HOUR_MS  # settlement_time, inlined
+                funding_time = settlement_time(calc_time)
                 if math.isfinite(rate) and abs(calc_time - funding_time) <= MAX_CALC_DELAY_MS:
                     return FundingRow(funding_time, calc_time, hours, rate)
     return _checked_row(line, file, line_number)

@@ -28,7 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+# The retry policy of every call to Binance (``binance.client`` configures urllib3's Retry with the same figures).
 RETRY_STATUSES = frozenset({418, 429, 500, 502, 503, 504})
+RETRY_AFTER_STATUSES = frozenset({418, 429, 503})  # whose Retry-After is honoured (urllib3's, plus 418: an IP ban)
 MAX_RETRY_AFTER = 120.0
 MAX_BACKOFF = 30.0
 _READ = 64 << 10
@@ -127,7 +129,8 @@ class HostPool:
                 time.sleep(self._backoff(attempt))
                 continue
             if answer.status in RETRY_STATUSES and not last:
-                time.sleep(self._retry_after(answer) or self._backoff(attempt))
+                wait = self._retry_after(answer) if answer.status in RETRY_AFTER_STATUSES else None
+                time.sleep(self._backoff(attempt) if wait is None else wait)
                 continue
             return answer
         raise AssertionError("unreachable")
