@@ -481,7 +481,7 @@ def _prepare_month(layout: Layout, month: Month, entries: dict[str, PairMonth], 
         funding_ms += [r.funding_time for r in rows]
         calc_ms += [r.calc_time for r in rows]
         hours += [r.interval_hours for r in rows]
-        rates += [float(r.rate) for r in rows]
+        rates += [r.rate for r in rows]
     table = pa.table({
         "symbol": pa.array(symbols, pa.string()),
         "funding_ms": pa.array(funding_ms, pa.int64()),
@@ -497,7 +497,7 @@ def _prepare_month(layout: Layout, month: Month, entries: dict[str, PairMonth], 
 def _write(spark: Callable[[], SparkSession], layout: Layout, months: dict,
            rate_bound: float) -> dict[Month, FundingMonthWrite]:  # fmt: skip
     """Each month of ``months`` parsed and written into the staging root, one month at a time, the next month parsed
-    in a thread while Spark writes this one (at most two months' rows are in memory: 600 contracts x 15 months held
+    in a thread while Spark writes this one (at most two months' tables are in memory: 600 contracts x 15 months held
     at once took the run process over its share of 1 GB); an archive that does not parse fails its month, the others
     are written. Then each month's figures (with the rows read back from the staged files) go into its staged
     folder's marker, and each folder is swapped in."""
