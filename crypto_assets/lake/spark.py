@@ -22,6 +22,11 @@ MAX_RECORDS_PER_FILE = 5_000_000
 # What opening a file "costs" in bytes when Spark packs files into read tasks. Normalized CSVs are small local
 # files (tens of KB for 4h candles), so a low cost packs hundreds of them into a few tasks instead of one per ~32.
 OPEN_COST_BYTES = 128 * 1024
+# The share of the heap above Spark's reserved 300 MB that sorts, shuffles and aggregations may fill before they
+# spill: 30% (~49 MB of a 480m heap), not Spark's 60% (~98 MB). A month-sorted write of 600 pairs x 15 months fills
+# whatever it is given, and the heap grew with it: the server JVM's peak after that write 730-765 -> 645-701 MB
+# (four runs each), the write 10.0-11.1 s either way, a 1m month's write (no sort) within ~1 s.
+MEMORY_FRACTION = "0.3"
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # The driver's heap (in local mode also the executor's, and the Connect server's): the smallest Spark accepts (it
 # needs 450m), so run process plus JVM stay under 1 GB on a small machine, with the serial collector (G1 and a larger
@@ -52,6 +57,7 @@ def spark_conf(
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.sql.shuffle.partitions": "8",
+        "spark.memory.fraction": MEMORY_FRACTION,
         "spark.sql.parquet.compression.codec": "snappy",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.sql.files.maxRecordsPerFile": str(MAX_RECORDS_PER_FILE),
@@ -148,9 +154,9 @@ def connect_session(url: str, conf: dict[str, str]) -> SparkSession:
 
 def _arrow_on_malloc() -> None:
     """The Connect client moves every result and every local table through pyarrow, whose default allocator (mimalloc)
-    keeps what it has freed in per-thread heaps: U's funding step (a month's table built in a parsing thread while the
-    main thread sends the previous one) peaked 49 MB over the run process's start on the system allocator against
-    61-69 MB on mimalloc (one contract-by-contract parse beside it: 35 against 68 MB)."""
+    keeps what it has freed in per-thread heaps: U's funding step, when it still sent each month as an Arrow table
+    (built in a parsing thread while the main thread sent the previous one), peaked 49 MB over the run process's
+    start on the system allocator against 61-69 MB on mimalloc."""
     import pyarrow as pa
 
     pa.set_memory_pool(pa.system_memory_pool())
