@@ -233,14 +233,15 @@ def test_distinct_count_from_sorted_neighbours_equals_count_distinct(spark):
 
 def test_month_summary_counts_gaps_duplicates_and_off_grid_rows(spark, tmp_path):
     """A month of 1m candles for one pair (44,640 minutes) with a 6-minute gap, a 3-minute gap, a repeated row and a
-    row 30 s off the grid: the summary's figures, written out by hand."""
+    row 30 s off the grid, twice: the summary's figures, written out by hand."""
     from crypto_assets.lake.summary import summarize_months
 
     march, minute = 1_740_787_200_000, 60_000  # 2025-03-01 00:00 UTC
     gap_a = [march + (19_326 + i) * minute for i in range(6)]  # 2025-03-14 10:06 .. 10:11
     gap_b = [march + (100 + i) * minute for i in range(3)]  # 01:40 .. 01:42
     times = [march + i * minute for i in range(44_640) if march + i * minute not in set(gap_a + gap_b)]
-    times += [march + 5 * minute, march + 7 * minute + 30_000]  # a repeat; an open time 30 s off the grid
+    # a repeat; an open time 30 s off the grid, twice (one distinct time, in a slot that has its on-grid candle)
+    times += [march + 5 * minute, march + 7 * minute + 30_000, march + 7 * minute + 30_000]
     rows = [(t * 1000, "XUSDT", 1.0, 2.0, 0.5, 1.5, 10.0, 15.0, 3, 4.0, 5.0) for t in times]
     schema = ("timestamp_us long, symbol string, open double, high double, low double, close double, volume double, "
               "quote_volume double, trades long, taker_buy_base double, taker_buy_quote double")  # fmt: skip
@@ -249,7 +250,7 @@ def test_month_summary_counts_gaps_duplicates_and_off_grid_rows(spark, tmp_path)
     frame.drop("timestamp_us").write.parquet(str(layout.parquet_dir(Month(2025, 3))))
 
     figures = summarize_months(spark, layout, [Month(2025, 3)])[Month(2025, 3)].per_symbol["XUSDT"]
-    assert (figures.rows, figures.distinct_times, figures.off_grid, figures.missing_candles) == (44_633, 44_632, 1, 9)
+    assert (figures.rows, figures.distinct_times, figures.off_grid, figures.missing_candles) == (44_634, 44_632, 2, 9)
     assert (figures.first_open_time, figures.last_open_time) == (march, march + 44_639 * minute)
     assert figures.gaps == [(gap_a[0], gap_a[-1], 6), (gap_b[0], gap_b[-1], 3)]
 

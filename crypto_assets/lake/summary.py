@@ -107,10 +107,11 @@ def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Mon
     consecutive open times (calendar months for ``1mo``) inside the symbol's own first..last range. Months without
     Parquet get an empty summary.
 
-    One hash aggregate gives every figure but the gap list, with no sort: the candles a symbol misses are its slot
-    range less its distinct slots, and distinct slots (and open times) are counted in Spark's exact bitmaps, a bit per
-    slot. Only the symbols that miss candles are read again, ordered by time, to list their gaps. (The window query
-    this replaced sorted every row of the months: a quarter of a 1m write, 5.1 s against 3.1 s for 6 M rows.)
+    Hash aggregates give every figure but the gap list, with no sort: the candles a symbol misses are its slot range
+    less its distinct slots, and distinct slots (and open times) are counted as bits, a bit per slot, 64 slots to a
+    long. Only the symbols that miss candles are read again, ordered by time, to list their gaps. (The window query
+    this replaced sorted every row of the months: 5.1 s for 6 M rows. Spark's bitmap aggregates after it, 3.1-4.6 s,
+    ran uncompiled, row by row, with every other figure beside them.)
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -131,26 +132,37 @@ def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Mon
     candles = frame.select("year", "month", "symbol", F.unix_millis("timestamp").alias("t"), ohlc_bad.alias("ohlc_bad"),
                            negative.alias("negative")).withColumn("slot", slot(F.col("t")))  # fmt: skip
     off_grid = slot_start(F.col("slot")) != F.col("t")
-    # A bitmap holds 32,768 slots: a month of 1m candles spans two. Open times: the on-grid ones are their slots,
-    # the (rare) off-grid ones are kept as a set.
-    position = F.bitmap_bit_position("slot")
-    per_bitmap = candles.groupBy("year", "month", "symbol", F.bitmap_bucket_number("slot").alias("bucket")).agg(
+    # Distinct slots and open times without a sort, in aggregates Spark compiles: a block of 64 consecutive slots is
+    # a long whose bits are the slots present (bit_or). An off-grid open time (rare) is a group of its own within its
+    # block, so each one counts once; its slot still marks the slot as present.
+    bit = F.expr("shiftleft(1L, cast(slot & 63 as int))")
+    block = F.expr("slot div 64").alias("block")
+    per_time = candles.groupBy("year", "month", "symbol", block, F.when(off_grid, F.col("t")).alias("stray")).agg(
         F.count(F.lit(1)).alias("rows"),
         F.min("t").alias("first_open_time"),
         F.max("t").alias("last_open_time"),
         F.sum(F.col("ohlc_bad").cast("long")).alias("ohlc_violations"),
         F.sum(F.col("negative").cast("long")).alias("negative_values"),
-        F.count(F.when(off_grid, 1)).alias("off_grid"),
         F.min("slot").alias("first_slot"),
         F.max("slot").alias("last_slot"),
-        F.bitmap_count(F.bitmap_construct_agg(position)).alias("slots"),
-        (F.bitmap_count(F.bitmap_construct_agg(F.when(~off_grid, position)))
-         + F.size(F.collect_set(F.when(off_grid, F.col("t"))))).alias("distinct_times"),
+        F.bit_or(bit).alias("slots"),
+    )  # fmt: skip
+    per_block = per_time.groupBy("year", "month", "symbol", "block").agg(
+        *(F.sum(c).alias(c) for c in ("rows", "ohlc_violations", "negative_values")),
+        F.sum(F.when(F.col("stray").isNotNull(), F.col("rows"))).alias("off_grid"),
+        F.min("first_open_time").alias("first_open_time"),
+        F.max("last_open_time").alias("last_open_time"),
+        F.min("first_slot").alias("first_slot"),
+        F.max("last_slot").alias("last_slot"),
+        F.bit_count(F.bit_or("slots")).alias("slots"),
+        (F.coalesce(F.bit_count(F.bit_or(F.when(F.col("stray").isNull(), F.col("slots")))), F.lit(0))
+         + F.count("stray")).alias("distinct_times"),
     )  # fmt: skip
     rows = (
-        per_bitmap.groupBy("year", "month", "symbol")
+        per_block.groupBy("year", "month", "symbol")
         .agg(
-            *(F.sum(c).alias(c) for c in ("rows", "distinct_times", "ohlc_violations", "negative_values", "off_grid")),
+            *(F.sum(c).alias(c) for c in ("rows", "distinct_times", "ohlc_violations", "negative_values")),
+            F.coalesce(F.sum("off_grid"), F.lit(0)).alias("off_grid"),
             F.min("first_open_time").alias("first_open_time"),
             F.max("last_open_time").alias("last_open_time"),
             (F.max("last_slot") - F.min("first_slot") + 1 - F.sum("slots")).alias("missing_candles"),
