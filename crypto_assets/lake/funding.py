@@ -16,10 +16,10 @@ Writing (``write_funding_months``): the archives are parsed in Python (``binance
 the line), each month's rows are checked to fall inside it, exact copies of a row are dropped and counted, and every
 month to write goes through one SparkSession (a job per month, reading the month's rows from a file the parse
 wrote) into a staging root (``lake/swap.py``); each month's marker (figures read back from the staged Parquet) is
-written into its staged folder, and the folder with its marker is then swapped in by renames: a killed run leaves every month old or new, data and figures together. A month whose
-inputs (each contract's status and archive sha256) did not change is skipped without Spark; a month with a failed
-contract is held back, its Parquet left as it was (nothing already stored is lost); a month without any ok archive
-has no Parquet folder.
+written into its staged folder, and the folder with its marker is then swapped in by renames: a killed run leaves
+every month old or new, data and figures together. A month whose inputs (each contract's status and archive sha256)
+did not change is skipped without Spark; a month with a failed contract is held back, its Parquet left as it was
+(nothing already stored is lost); a month without any ok archive has no Parquet folder.
 
 Columns: ``funding_time`` (the settlement instant: calc_time rounded to the hour, UTC TIMESTAMP), ``calc_time`` (as
 published, UTC TIMESTAMP), ``symbol``, ``funding_interval_hours`` (int), ``funding_rate`` (double), ``year`` and
@@ -78,7 +78,7 @@ MAX_ABS_RATE = 0.05
 MAX_GAPS_PER_SYMBOL = 20
 # Bump when the Parquet layout or the summary changes, so every month is rewritten once.
 FORMAT_VERSION = 1
-# Under the staging root: each month's parsed rows, as a CSV file Spark reads (removed once the month is written).
+# Under the staging root: each month's parsed rows, as a CSV file Spark reads (gone with the staging root).
 _ROWS = "_rows"
 
 PARQUET_COLUMNS: list[tuple[str, str]] = [
@@ -481,7 +481,7 @@ def _write(spark: Callable[[], SparkSession], layout: Layout, months: dict,
     its month, the others are written. Then each month's figures (with the rows read back from the staged files) go
     into its staged folder's marker, and each folder is swapped in.
 
-    The rows reach Spark as a file under the staging root (``_ROWS``, removed once written), not inside the query:
+    The rows reach Spark as a file under the staging root (``_ROWS``, removed with it), not inside the query:
     sent as a local relation (``createDataFrame``), a month's ~3 MB of rows held ~40-80 MB of the server's heap
     through its young collections (the old generation after each full collection 110-168 MB, ~90 MB before), and
     U's 15 months took a freshly warmed server JVM from 559 to 708 MB; read from the file, 520 -> 560 MB, in 5-8 s
@@ -506,7 +506,6 @@ def _write(spark: Callable[[], SparkSession], layout: Layout, months: dict,
             summary = staged.result()
             if isinstance(summary, str):
                 failed[month] = summary
-                rows_file.unlink(missing_ok=True)
                 continue
             if session is None:
                 session = spark()
@@ -521,7 +520,6 @@ def _write(spark: Callable[[], SparkSession], layout: Layout, months: dict,
             frame = frame.coalesce(1).sortWithinPartitions("symbol", "funding_time")
             target = str(staging / _relative(layout, month))
             frame.write.mode("overwrite").option("compression", "snappy").parquet(target)
-            rows_file.unlink()
             written[month] = (wanted, summary)
     read_back = _read_back(session, layout, list(written)) if written else {}
     for month, (wanted, summary) in written.items():

@@ -149,7 +149,7 @@ def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Mon
     )  # fmt: skip
     per_block = per_time.groupBy("year", "month", "symbol", "block").agg(
         *(F.sum(c).alias(c) for c in ("rows", "ohlc_violations", "negative_values")),
-        F.sum(F.when(F.col("stray").isNotNull(), F.col("rows"))).alias("off_grid"),
+        F.sum(F.when(F.col("stray").isNotNull(), F.col("rows")).otherwise(0)).alias("off_grid"),
         F.min("first_open_time").alias("first_open_time"),
         F.max("last_open_time").alias("last_open_time"),
         F.min("first_slot").alias("first_slot"),
@@ -161,8 +161,7 @@ def summarize_months(session: SparkSession, layout: Layout, months: Iterable[Mon
     rows = (
         per_block.groupBy("year", "month", "symbol")
         .agg(
-            *(F.sum(c).alias(c) for c in ("rows", "distinct_times", "ohlc_violations", "negative_values")),
-            F.coalesce(F.sum("off_grid"), F.lit(0)).alias("off_grid"),
+            *(F.sum(c).alias(c) for c in ("rows", "distinct_times", "ohlc_violations", "negative_values", "off_grid")),
             F.min("first_open_time").alias("first_open_time"),
             F.max("last_open_time").alias("last_open_time"),
             (F.max("last_slot") - F.min("first_slot") + 1 - F.sum("slots")).alias("missing_candles"),
