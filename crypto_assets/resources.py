@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -122,6 +123,18 @@ class SparkResource(LazyPySparkResource):
     class_cache: str = _DEFAULT.spark_class_cache
     _session: Any = PrivateAttr(default=None)
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """At the run's start (in-process runs set their resources up once): a Connect run that materializes more
+        than one asset imports the Connect client (pyarrow, pandas, gRPC: ~0.5 s of CPU) in the background while its
+        first steps (downloads) wait on the network, so its Spark step finds its session in ~0.05 s instead of ~0.45 s
+        (the study in the benchmark: parquet_candles 4.3 s against 4.8-5.0 s). A run of one asset has nothing to
+        overlap it with: there the import would only compete with its own step (dataset_report's run took
+        0.25-0.35 s against 0.1 s when it did)."""
+        run = context.dagster_run
+        assets = len(run.asset_selection or ()) or len(run.step_keys_to_execute or ()) if run is not None else 0
+        if self.remote and assets > 1:
+            threading.Thread(target=_import_connect_client, name="import-spark-connect", daemon=True).start()
+
     @property
     def spark_session(self) -> SparkSession:
         if self._session is None:
@@ -144,6 +157,13 @@ class SparkResource(LazyPySparkResource):
         if self._session is not None:
             self._session.stop()  # local: stops the driver JVM; Connect: closes only this client's session
             self._session = None
+
+
+def _import_connect_client() -> None:
+    try:
+        import pyspark.sql.connect.session  # noqa: F401
+    except Exception:  # noqa: BLE001 - the run's own import of it, when it makes its session, reports the error
+        pass
 
 
 def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:

@@ -186,3 +186,41 @@ def running(pid: int, wait: float = 10.0) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+_PREFETCH = """
+import sys, time
+import dagster as dg
+from crypto_assets.resources import SparkResource
+
+seen = {}
+
+@dg.asset
+def first(spark: SparkResource):
+    time.sleep(2)  # a download step: the background import runs meanwhile
+    seen["before_spark_step"] = "pyspark.sql.connect.session" in sys.modules
+
+@dg.asset(deps=[first])
+def second(spark: SparkResource):
+    pass
+
+selection = [first, second] if sys.argv[2] == "two" else [first]
+resource = SparkResource(spark_config={}, remote=sys.argv[1])
+assert dg.materialize(selection, resources={"spark": resource}).success
+print(seen["before_spark_step"])
+"""
+
+
+@pytest.mark.parametrize(("assets", "remote", "imported"), [("two", True, True), ("one", True, False),
+                                                             ("two", False, False)])  # fmt: skip
+def test_a_connect_run_of_several_assets_imports_the_client_while_its_first_step_runs(tmp_path, assets, remote,
+                                                                                       imported):  # fmt: skip
+    """The Connect client's import (~0.5 s) overlaps a multi-asset run's first steps; a one-asset run, and a
+    local-mode run (whose process must not become a Connect client), do not import it. Nothing connects here: the
+    session is made only when a step asks for it."""
+    url = f"sc://127.0.0.1:{free_port()}" if remote else ""
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", _PREFETCH, url, assets], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-1] == str(imported)
