@@ -117,9 +117,9 @@ def test_the_warm_up_keeps_its_made_up_csvs_for_the_next_start_and_writes_the_pa
 
     kept = spark_connect_server.state_dir / f"connect-{spark_connect_server.port}.warm-up"
     csvs = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in kept.rglob("*.csv.gz")}
-    assert len(csvs) == sum(len(months) * len(symbols) for _, months, symbols, _ in _SHAPES)
+    assert len(csvs) == sum(len(months) * len(symbols) for _, months, symbols, _, _ in _SHAPES)
     first = {p: p.stat().st_mtime_ns for p in kept.rglob("*.parquet")}
-    assert len({p.parent for p in first}) == sum(len(months) for _, months, _, _ in _SHAPES)  # every month
+    assert len({p.parent for p in first}) == sum(len(months) for _, months, _, _, _ in _SHAPES)  # every month
     done = subprocess.run([sys.executable, "-m", "crypto_assets.lake.warm_up", spark_connect_server.url, str(kept)],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
