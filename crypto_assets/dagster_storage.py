@@ -33,12 +33,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
 
 import dagster as dg
+import sqlalchemy
+import sqlalchemy.exc
 from dagster._core.events.log import EventLogEntry
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
@@ -124,6 +127,56 @@ class CachedEngineSqliteEventLogStorage(SqliteEventLogStorage):
                 self._held.connections = self._held.stack = None
                 stack.close()  # exits each connection's transaction as a success: commits
 
+    def _initdb(self, engine: Engine, for_index_shard: bool = False) -> None:
+        """Dagster's, without loading its ~50 migration scripts (Alembic's revision map, ~0.12 s of each run
+        process) where it would not use them: a database with a recorded revision is left as it is (Dagster's compares
+        nothing and does nothing then), and a new run's database is a copy of an empty one Dagster initialized before
+        with the same Dagster and SQLAlchemy (kept beside the runs' files) when there is one."""
+        path = engine.url.database
+        if not path or path == ":memory:":
+            super()._initdb(engine, for_index_shard)
+        elif os.path.exists(path) and _stamped(engine):
+            return
+        elif for_index_shard or not self._copy_template(path):
+            super()._initdb(engine, for_index_shard)
+            if not for_index_shard:
+                self._keep_template(path)
+
+    @property
+    def _template(self) -> str:
+        name = f".empty-run-dagster-{dg.__version__}-sqlalchemy-{sqlalchemy.__version__}.sqlite"
+        return os.path.join(self._base_dir, name)
+
+    def _copy_template(self, path: str) -> bool:
+        """Put a copy of the empty template at ``path`` unless a file is there already; whether it did."""
+        if not os.path.isfile(self._template) or os.path.exists(path):
+            return False
+        partial = f"{path}.{os.getpid()}.{threading.get_ident()}.partial"
+        try:
+            shutil.copyfile(self._template, partial)
+            os.link(partial, path)  # fails if another process made the file meanwhile: Dagster's init then
+            return True
+        except OSError:
+            return False
+        finally:
+            with suppress(OSError):
+                os.remove(partial)
+
+    def _keep_template(self, path: str) -> None:
+        """Keep the database Dagster just initialized (no event in it yet) as the template of the next runs'."""
+        if os.path.exists(self._template) or os.path.exists(f"{path}-wal"):  # a -wal file: not all in the file yet
+            return
+        partial = f"{self._template}.{os.getpid()}.{threading.get_ident()}.partial"
+        try:
+            shutil.copyfile(path, partial)
+            if _stamped(create_engine(f"sqlite:///{partial}", poolclass=NullPool)):
+                os.replace(partial, self._template)
+        except OSError:
+            pass
+        finally:
+            with suppress(OSError):
+                os.remove(partial)
+
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         with self.one_transaction():
             for event in events:
@@ -143,6 +196,15 @@ class CachedEngineSqliteEventLogStorage(SqliteEventLogStorage):
         super().dispose()
         with self._engines_lock:
             self._engines.clear()
+
+
+def _stamped(engine: Engine) -> bool:
+    """Whether the database has a recorded Alembic revision (Dagster stamps the databases it creates)."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sqlalchemy.text("SELECT version_num FROM alembic_version LIMIT 1")).first() is not None
+    except sqlalchemy.exc.DBAPIError:  # no such table
+        return False
 
 
 def events_in_one_transaction(instance: dg.DagsterInstance) -> AbstractContextManager[None]:

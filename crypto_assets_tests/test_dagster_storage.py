@@ -5,6 +5,7 @@ another process, by this project's instance and by a plain Dagster one."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,62 @@ def test_a_burst_is_one_transaction_per_file_and_is_kept_when_the_step_then_fail
 
     read = read_back(home, home, run_id, "burst", FAILING)
     assert read["months"] == keys and read["checks"] == [[month, "FAILED"] for month in keys], read
+
+
+RUN_COUNTING_MIGRATION_LOADS = """
+import sys, warnings
+warnings.filterwarnings("ignore")
+import alembic.script
+import dagster as dg
+
+loads = []
+original = alembic.script.ScriptDirectory.from_config.__func__
+alembic.script.ScriptDirectory.from_config = classmethod(lambda cls, *a, **k: loads.append(1) or original(cls, *a, **k))
+
+@dg.asset
+def first():
+    pass
+
+@dg.asset(deps=[first])
+def second():
+    pass
+
+with dg.DagsterInstance.get() as instance:
+    loads.clear()  # opening the run and schedule storages checks their revisions (not the event log's business)
+    result = dg.materialize([first, second], instance=instance)
+    assert result.success
+    print(len(loads), result.run_id)
+"""
+
+
+def test_a_new_runs_event_file_is_a_copy_of_an_empty_one_dagster_made_and_loads_no_migrations(tmp_path, monkeypatch):
+    """The first run in a new instance has Dagster initialize its event file (loading Alembic's migration scripts)
+    and keeps an empty copy; the next runs' files are copies of it, with the same tables and revision, and their runs
+    load no migration script. Their events read back as usual."""
+    import sqlite3
+
+    home = project_home(tmp_path, monkeypatch)
+
+    def run() -> tuple[int, str]:
+        env = {**os.environ, "DAGSTER_HOME": str(home)}
+        done = subprocess.run([sys.executable, "-c", RUN_COUNTING_MIGRATION_LOADS], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        loads, run_id = done.stdout.split()[-2:]
+        return int(loads), run_id
+
+    def schema(db: Path) -> tuple[set, list]:
+        with sqlite3.connect(db) as conn:
+            tables = set(conn.execute("SELECT type, name, sql FROM sqlite_master"))
+            return tables, conn.execute("SELECT version_num FROM alembic_version").fetchall()
+
+    (made_loads, made), (copied_loads, copied) = run(), run()
+    runs = home / "history" / "runs"
+    templates = list(runs.glob(".empty-run-*.sqlite"))
+    assert made_loads > 0 and copied_loads == 0 and len(templates) == 1
+    assert schema(runs / f"{copied}.db") == schema(runs / f"{made}.db") == schema(templates[0])
+    assert schema(templates[0])[1]  # a recorded revision
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        for run_id in (made, copied):
+            assert len(instance.all_logs(run_id)) > 10
+            assert instance.get_run_by_id(run_id).is_success
