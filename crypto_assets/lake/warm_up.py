@@ -33,13 +33,13 @@ from crypto_assets.months import INTERVAL_MS, Month
 # shuffled and sorted by month; both timestamp units) and one month of 1m candles (a job per month). Files and rows
 # in these numbers are what it takes for the JIT to compile the per-file and per-row code the real runs spend their
 # time in: with 2 months of 200 pairs instead, the study's first write and read-back took ~0.8 s longer (medians of
-# 3-4 server starts, 4.2 against 3.4 s). The 4h shape is written twice: the JIT was still compiling after one pass
-# (the study's first write and read-back after it 4.1-4.5 s, the next ones ~3.1 s; after a second pass the study's
-# parquet_candles step 3.8-4.1 s against 4.3 s in the benchmark, for ~3 s more of the server's start). The 1m shape
-# stays small: a made-up 1m warm-up of C's size (3 months x 50 pairs x 7 days) took C's first write and read-back
-# from ~20 to ~18 s, but left the server ~50 MB larger, which C's run cannot afford under 1 GB.
+# 3-4 server starts, 4.2 against 3.4 s). The 4h shape is written three times: the JIT was still compiling after one
+# pass (the study's first write and read-back after it 4.1-4.5 s, the next ones ~3.1 s; after two passes 3.5-3.7 s,
+# after three 3.0-3.2 s, each pass ~2.5-3 s more of the server's start). The 1m shape stays small: a made-up 1m
+# warm-up of C's size (3 months x 50 pairs x 7 days) took C's first write and read-back from ~20 to ~18 s, but left
+# the server ~50 MB larger, which C's run cannot afford under 1 GB.
 _SHAPES = (  # (interval, months, symbols, days, passes)
-    ("4h", tuple(Month(2024, 10).shifted(n) for n in range(15)), tuple(f"WARM{n:03d}USDT" for n in range(60)), 31, 2),
+    ("4h", tuple(Month(2024, 10).shifted(n) for n in range(15)), tuple(f"WARM{n:03d}USDT" for n in range(60)), 31, 3),
     ("1m", (Month(2025, 1),), ("WARMAUSDT", "WARMBUSDT"), 3, 1),
 )
 _STAMP = "made_up.json"
