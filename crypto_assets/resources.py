@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +14,7 @@ from crypto_assets.binance.client import BACKOFF, CONNECT_TIMEOUT, READ_TIMEOUT,
 from crypto_assets.binance.universe import UniverseOptions
 from crypto_assets.lake.jvm_classes import ClassArchive
 from crypto_assets.lake.relocate import RelocationError, relocate_legacy_spot
-from crypto_assets.lake.spark import build_session, connect_session, spark_conf
+from crypto_assets.lake.spark import build_session, connect_session, import_connect_client_in_background, spark_conf
 from crypto_assets.lake.spark_server import SparkServerError
 from crypto_assets.layout import Layout
 from crypto_assets.settings import Settings
@@ -133,7 +132,7 @@ class SparkResource(LazyPySparkResource):
         run = context.dagster_run
         assets = len(run.asset_selection or ()) or len(run.step_keys_to_execute or ()) if run is not None else 0
         if self.remote and assets > 1:
-            threading.Thread(target=_import_connect_client, name="import-spark-connect", daemon=True).start()
+            import_connect_client_in_background()
 
     @property
     def spark_session(self) -> SparkSession:
@@ -157,13 +156,6 @@ class SparkResource(LazyPySparkResource):
         if self._session is not None:
             self._session.stop()  # local: stops the driver JVM; Connect: closes only this client's session
             self._session = None
-
-
-def _import_connect_client() -> None:
-    try:
-        import pyspark.sql.connect.session  # noqa: F401
-    except Exception:  # noqa: BLE001 - the run's own import of it, when it makes its session, reports the error
-        pass
 
 
 def resources_from_settings(settings: Settings) -> dict[str, dg.ConfigurableResource]:

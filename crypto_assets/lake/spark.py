@@ -8,6 +8,7 @@ Parquet timestamps are written as standard ``TIMESTAMP_MICROS`` (UTC-adjusted) i
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -154,6 +155,19 @@ def connect_session(url: str, conf: dict[str, str]) -> SparkSession:
         # session it stops unless told not to; this public attribute of its Connect session is the way to say so).
         session.release_session_on_close = False
     return session
+
+
+def import_connect_client_in_background() -> None:
+    """Start importing pyspark's Connect client (pyarrow, pandas, gRPC: ~0.5 s of CPU) in a daemon thread, so that a
+    later ``connect_session`` finds it loaded. An import error is left for that call to report."""
+    threading.Thread(target=_import_connect_client, name="import-spark-connect", daemon=True).start()
+
+
+def _import_connect_client() -> None:
+    try:
+        import pyspark.sql.connect.session  # noqa: F401
+    except Exception:  # noqa: BLE001 - connect_session's own import reports it
+        pass
 
 
 def _arrow_on_malloc() -> None:
