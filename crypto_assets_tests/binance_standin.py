@@ -681,6 +681,13 @@ class Market:
             spec = self._index[symbol]
         return spec
 
+    def find_pair(self, symbol: str) -> PairSpec | None:
+        """The spec of ``symbol``, None when the market has no such pair."""
+        try:
+            return self.pair(symbol)
+        except KeyError:
+            return None
+
     def contract(self, symbol: str, futures: str) -> ContractSpec:
         """The spec of ``symbol`` in ``futures`` ("um" or "cm"); KeyError when that market has no such contract."""
         spec = self._contract_index.get((futures, symbol))
@@ -1642,24 +1649,27 @@ class StandIn:
         return _no_such_key(path.lstrip("/"))
 
     # --- bucket listing ----------------------------------------------------------------------------------------------
-    def _children(self, folder: str) -> list[tuple[str, bool]]:
-        """Sorted (path, is_key) children of a folder of the virtual key space."""
+    def _children(self, folder: str, only: str | None = None) -> list[tuple[str, bool]]:
+        """Sorted (path, is_key) children of a folder of the virtual key space. ``only``: the one sub-folder name
+        the listed prefix goes through (a pair folder is then looked up, not found among every pair's: a listing
+        of one pair's folder costs the same for 600 pairs as for 6)."""
         parts = folder.split("/")[:-1]
         if folder == "":
             return [("data/", False)]
         if folder == "data/":
             return [("data/futures/", False), ("data/spot/", False)]
         if folder.startswith("data/futures/"):
-            return self._futures_children(folder)
+            return self._futures_children(folder, only)
         if folder == "data/spot/":
             return [("data/spot/daily/", False), ("data/spot/monthly/", False)]
         if len(parts) == 3:
             return [(folder + "klines/", False)]
         frequency = parts[2]
         if len(parts) == 4:  # data/spot/{frequency}/klines/ -> pair folders (and hostile ones)
-            names = [p.symbol for p in self.market.pairs if self.market.has_folder(p.symbol, frequency)]
+            pairs = self.market.pairs if only is None else [p for p in [self.market.find_pair(only)] if p]
+            names = [p.symbol for p in pairs if self.market.has_folder(p.symbol, frequency)]
             if frequency == "monthly":
-                names += [n for n in self.faults.evil_names if n not in names]
+                names += [n for n in self.faults.evil_names if n not in names and only in (None, n)]
             return sorted((f"{folder}{n}/", False) for n in names)
         symbol = parts[4]
         if symbol in self.faults.evil_names:
@@ -1674,7 +1684,7 @@ class StandIn:
             keys += [(name, True), (name + ".CHECKSUM", True)]
         return sorted(keys)
 
-    def _futures_children(self, folder: str) -> list[tuple[str, bool]]:
+    def _futures_children(self, folder: str, only: str | None = None) -> list[tuple[str, bool]]:
         """``_children`` below ``data/futures/``: {um,cm}/{daily,monthly}/klines/{SYM}/{interval}/ and
         {um,cm}/monthly/fundingRate/{SYM}/ (no daily funding)."""
         parts = folder.split("/")[:-1]  # data, futures, market, frequency, dataset, symbol, interval
@@ -1692,7 +1702,7 @@ class StandIn:
         interval = FUNDING if dataset == FUNDING else None
         contracts = [c for c in self.market.contracts if c.futures == futures]
         if len(parts) == 5:  # -> contract folders
-            return sorted((f"{folder}{c.symbol}/", False) for c in contracts
+            return sorted((f"{folder}{c.symbol}/", False) for c in contracts if only in (None, c.symbol)
                           if self.market.has_folder(c.symbol, frequency, interval, futures))  # fmt: skip
         symbol = parts[5]
         if symbol not in {c.symbol for c in contracts}:
@@ -1710,7 +1720,8 @@ class StandIn:
     def _walk(self, folder: str, prefix: str, delimiter: str, marker: str) -> Iterator[tuple[str, bool]]:
         """(key or common prefix, is_key) under ``folder`` in S3 order: keys > marker starting with prefix, with
         folders below the prefix folded into common prefixes when a delimiter is given."""
-        for path, is_key in self._children(folder):
+        rest = prefix[len(folder) :] if prefix.startswith(folder) else ""
+        for path, is_key in self._children(folder, rest.split("/", 1)[0] if "/" in rest else None):
             if not (path.startswith(prefix) or prefix.startswith(path)):
                 continue
             if is_key:
