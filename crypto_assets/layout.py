@@ -73,7 +73,7 @@ class Layout:
         return self.root / "universe" / f"{self.market.value}_contract_universe.json"
 
     def raw_dir(self, month: Month) -> Path:
-        return self.root / "raw" / self.market.value / self.stage / str(month)
+        return self.root.joinpath("raw", self.market.value, self.stage, str(month))  # one Path built, not four
 
     def raw_manifest(self, month: Month) -> Path:
         return self.raw_dir(month) / MANIFEST
@@ -82,7 +82,7 @@ class Layout:
         return self.contained(self.raw_dir(month), name)
 
     def csv_dir(self, month: Month) -> Path:
-        return self.root / "csv" / self.market.value / self.stage / str(month)
+        return self.root.joinpath("csv", self.market.value, self.stage, str(month))
 
     def csv_manifest(self, month: Month) -> Path:
         return self.csv_dir(month) / MANIFEST

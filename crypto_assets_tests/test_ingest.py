@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -279,13 +280,16 @@ def test_warm_raw_run_lists_each_pair_once_and_fetches_no_checksum(standin, mark
     standin.reset_stats()
     result = run_assets(RAW, lake, TWO_MONTHS)
     warm = standin.stats()["by_kind"]
-    # Warm: one listing per pair (one page: 2 months = 4 keys) plus the daily listing of each absent pair-month.
-    assert (warm["checksum"], warm["zip"], warm["listing"]) == (0, 0, len(symbols) + absent)
-    assert standin.stats()["requests"] == len(symbols) + absent
+    # Warm: one listing per pair (one page: 2 months = 4 keys). The absent pair-months ended long ago: final since
+    # the cold run, they are not looked for in the daily folder again.
+    assert all(e["final"] for m in TWO_MONTHS for e in manifest(tmp_path, m).values() if e["status"] == "absent")
+    assert (warm["checksum"], warm["zip"], warm["listing"]) == (0, 0, len(symbols))
+    assert standin.stats()["requests"] == len(symbols)
     assert raw_manifests(tmp_path, TWO_MONTHS) == before
     meta = {m.partition: m.metadata for m in result.asset_materializations_for_node("raw_monthly_klines")}
     assert sum(meta[m]["checksums_unchanged"].value for m in TWO_MONTHS) == len(present)
-    assert sum(meta[m]["requests"].value for m in TWO_MONTHS) == len(symbols) + absent
+    assert sum(meta[m]["absences_known"].value for m in TWO_MONTHS) == absent
+    assert sum(meta[m]["requests"].value for m in TWO_MONTHS) == len(symbols)
 
     # Binance republishes one archive: its CHECKSUM's ETag changes; only that CHECKSUM and that zip are fetched.
     standin.replace_archive("BTCUSDT", "4h", "2025-03")
@@ -293,7 +297,7 @@ def test_warm_raw_run_lists_each_pair_once_and_fetches_no_checksum(standin, mark
     assert run_assets(RAW, lake, TWO_MONTHS).success
     path = "/data/spot/monthly/klines/BTCUSDT/4h/BTCUSDT-4h-2025-03.zip"
     assert archive_requests(standin) == {path: 1, path + ".CHECKSUM": 1}
-    assert standin.stats()["by_kind"]["listing"] == len(symbols) + absent
+    assert standin.stats()["by_kind"]["listing"] == len(symbols)
     after = manifest(tmp_path, "2025-03")
     old = json.loads(before["2025-03"])["pairs"]
     assert after["BTCUSDT"]["files"][0]["sha256"] != old["BTCUSDT"]["files"][0]["sha256"]
@@ -346,29 +350,50 @@ def test_a_failed_pair_listing_is_not_taken_for_absent_archives(standin, market,
     assert sum(meta[m]["listings_failed"].value for m in TWO_MONTHS) == 2
 
 
-def test_an_absence_before_a_published_later_month_is_not_listed_again(standin, market, lake, tmp_path):
-    """SYRUPUSDT is listed on 2025-05-14: April has no archive. Once a run has seen May's monthly archive, April
-    was long over, so later runs only check the pair's monthly listing for it, not the daily files again - until
-    Binance does publish an April archive."""
+def test_an_absence_is_final_once_a_later_month_is_published_or_the_month_is_long_over(standin, market, lake,
+                                                                                       tmp_path):  # fmt: skip
+    """SYRUPUSDT is listed on 2025-05-14: April has no archive, and once a run has seen May's monthly archive, April
+    was over. The pairs absent in both months (delisted long ago) are final once April ended PUBLICATION_GRACE_DAYS
+    ago (a pair's daily files are out the next day, its monthly archive by mid-month). A final absence is not looked
+    for in the daily folder again, only in the pair's monthly listing (fetched anyway) - until Binance does publish
+    an April archive."""
     months = ["2025-04", "2025-05"]
-    standin.reset_stats()
-    assert run_assets(RAW, lake, months).success
-    april = manifest(tmp_path, "2025-04")
-    assert any("SYRUPUSDT-4h-2025-04-" in p for p in standin.stats()["listing_prefixes"])  # cold: looked for days
-    assert april["SYRUPUSDT"] == {"status": "absent", "source": None, "files": [], "error": None, "final": True}
-    never = [s for s, e in april.items() if e["status"] == "absent" and not e.get("final")]
-    assert never and "SYRUPUSDT" not in never  # absent in both months (e.g. delisted long ago): not final
+    layout, client = Layout.at(tmp_path, "4h"), BinanceClient(standin.data_url, standin.listing_url, standin.api_url)
+    symbols = universe_symbols(tmp_path)
 
     def daily_listings() -> dict[str, int]:
         return {p: n for p, n in standin.stats()["listing_prefixes"].items() if "/daily/" in p and "-2025-04-" in p}
 
-    standin.reset_stats()
-    result = run_assets(RAW, lake, months)
+    def fetch_on(day: date) -> None:
+        standin.reset_stats()
+        fetch_months(client, layout, [Month.parse(m) for m in months], symbols, workers=8, today=day)
+
+    fetch_on(date(2025, 5, 10))  # April ended 9 days ago
+    april = manifest(tmp_path, "2025-04")
+    assert any("SYRUPUSDT-4h-2025-04-" in p for p in daily_listings())  # cold: looked for days
+    assert april["SYRUPUSDT"] == {"status": "absent", "source": None, "files": [], "error": None, "final": True}
+    never = [s for s, e in april.items() if e["status"] == "absent" and not e.get("final")]
+    assert never and "SYRUPUSDT" not in never  # absent in both months, April ended lately: not final yet
+
+    fetch_on(date(2025, 5, 20))  # April ended 19 days ago: the others are looked for again, and still not final
     listed = daily_listings()
     assert not any("SYRUPUSDT" in p for p in listed)  # final: no daily listing
-    assert len(listed) == len(never) and all(n == 1 for n in listed.values())  # the others are still looked for
+    assert len(listed) == len(never) and all(n == 1 for n in listed.values())
+    assert manifest(tmp_path, "2025-04") == april
+
+    fetch_on(date(2025, 5, 21))  # 20 days: looked for one last time, then final
+    assert len(daily_listings()) == len(never)
+    april = manifest(tmp_path, "2025-04")
+    assert all(april[s]["final"] for s in never)
+
+    standin.reset_stats()
+    result = run_assets(RAW, lake, months)  # a run of the assets (today: the real date)
+    assert daily_listings() == {}
     meta = {m.partition: m.metadata for m in result.asset_materializations_for_node("raw_monthly_klines")}
-    assert meta["2025-04"]["absences_known"].value == 1
+    # KMDUSDT, delisted in March, is in ``never``: its listing shows no key of these months (taken as no usable
+    # listing), so it is asked for its monthly CHECKSUM: a 404, still absent, and no daily listing.
+    assert "KMDUSDT" in never and meta["2025-04"]["absences_known"].value == len(never)
+    assert archive_requests(standin)["/data/spot/monthly/klines/KMDUSDT/4h/KMDUSDT-4h-2025-04.zip.CHECKSUM"] == 1
     assert manifest(tmp_path, "2025-04") == april
 
     # Binance publishes an April archive after all (the pair turns out listed earlier): the listing shows it.
@@ -575,3 +600,14 @@ def test_unreadable_csvs_fail_their_month_with_file_and_row_and_other_months_are
     assert not any(layout.parquet_dir(Month.parse(m)).exists() for m in ("2025-04", "2025-05"))
     mats = {m.partition: m.metadata for m in result.asset_materializations_for_node("parquet_candles")}
     assert mats["2025-06"]["symbols"].value == len(written)
+
+
+def test_an_archive_on_disk_is_hashed_whole_whatever_its_size(tmp_path):
+    """The re-hash of archives on disk reads a small one in one call and a large one (1s klines: hundreds of MB) in
+    chunks: every size hashes to hashlib's digest of the whole file, and the size is the file's."""
+    from crypto_assets.lake.raw import _HASH_CHUNK, _sha256_file
+
+    for size in (0, 1, _HASH_CHUNK - 1, _HASH_CHUNK, _HASH_CHUNK + 1, 2 * _HASH_CHUNK + 3):
+        path = tmp_path / f"{size}.zip"
+        path.write_bytes(os.urandom(size))
+        assert _sha256_file(path) == (hashlib.sha256(path.read_bytes()).hexdigest(), size)

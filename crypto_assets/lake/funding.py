@@ -54,6 +54,7 @@ from crypto_assets.lake.raw import (
     FAILED,
     NOT_PUBLISHED,
     OK,
+    PUBLICATION_GRACE_DAYS,
     FetchStats,
     PairMonth,
     fetch_months,
@@ -68,9 +69,6 @@ if TYPE_CHECKING:
 
     from pyspark.sql import DataFrame, SparkSession
 
-# Days after a month ends during which a month without any archive is taken as not yet published (Binance: monthly
-# files "the first Monday of the month", in practice "before mid of the new month").
-PUBLICATION_GRACE_DAYS = 20
 # |funding rate| per settlement above which a rate is out of bounds (rates_within_bounds, a WARN). Binance caps a
 # contract's rate per settlement at a few percent at most (typically 0.3% .. 3%, the default being 0.01% per 8 h);
 # 5% per settlement is beyond any cap: a unit or parsing error, or a file that is not Binance's.

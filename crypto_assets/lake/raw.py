@@ -31,6 +31,7 @@ import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from pathlib import Path
@@ -54,7 +55,11 @@ from crypto_assets.months import DAILY_INTERVALS, Month, utc_today
 OK, ABSENT, FAILED = "ok", "absent", "failed"
 # Funding only (lake.funding): the month has not ended, or ended so lately that Binance has not published it yet.
 NOT_PUBLISHED = "not_published"
+# Days after a month ends during which a month without any archive is taken as not yet published (Binance: monthly
+# files "the first Monday of the month", in practice "before mid of the new month"; daily files the next day).
+PUBLICATION_GRACE_DAYS = 20
 _MD5 = re.compile(r"[0-9a-f]{32}")
+_HASH_CHUNK = 1 << 22  # bytes read at a time when hashing an archive on disk
 
 
 def archive_stem(layout: Layout) -> str:
@@ -102,9 +107,9 @@ class PairMonth:
     source: str | None = None  # "monthly" or "daily"
     files: list[ArchiveFile] = field(default_factory=list)
     error: str | None = None
-    # absent for good: when it was recorded, Binance had published a later month's archive of the pair, so that
-    # month was long over and its daily files complete. Later runs only look for a monthly archive (in the pair's
-    # listing), not for daily files again.
+    # absent for good: when it was recorded, Binance had published a later month's archive of the pair, or the
+    # month had ended PUBLICATION_GRACE_DAYS before, so that month was over and its daily files complete. Later
+    # runs only look for a monthly archive (in the pair's listing), not for daily files again.
     final: bool = False
 
     @property
@@ -225,15 +230,12 @@ def fetch_months(
         remove_dead_temp_files(layout.raw_dir(month))
     # Which pairs have daily files on disk, from one directory listing per month (not a glob per pair and month).
     daily_on_disk = {m: _pairs_with_daily_files(layout, m) for m in months}
+    known = [s for s in symbols if any(s in previous[m] for m in months)]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-        list(pool.map(list_symbol, [s for s in symbols if any(s in previous[m] for m in months)]))
-        local, pending = [], []
-        for month in months:
-            for symbol in symbols:
-                if _known_from_listing(layout, month, symbol, listings.get(symbol), previous[month].get(symbol)):
-                    local.append((month, symbol))
-                else:
-                    pending.append(pool.submit(fetch, month, symbol))
+        # Pairs seen before are listed first; a pair new to every month needs no listing (its CHECKSUMs are asked).
+        listed = {pool.submit(list_symbol, symbol): symbol for symbol in known}
+        unknown = set(symbols).difference(known)
+        pending = [pool.submit(fetch, month, symbol) for symbol in symbols if symbol in unknown for month in months]
         reported = -1  # the count ``progress`` last heard of: it hears of each count once (the caller throttles)
 
         def report() -> None:
@@ -242,17 +244,23 @@ def fetch_months(
                 reported = done
                 progress(done, total)
 
-        for month, symbol in local:
-            entry = _settle_locally(
-                layout, month, symbol, stats[month], listings[symbol], previous[month][symbol],
-                has_daily=symbol in daily_on_disk[month],
-            )  # fmt: skip
-            if entry is None:  # the file on disk no longer matches: download it again
-                pending.append(pool.submit(fetch, month, symbol))
-                continue
-            with lock:
-                results[month][symbol] = entry
-                done += 1
+        # Each pair is settled as its listing lands, while the other listings are still on the network.
+        for listing_done in as_completed(listed):
+            listing_done.result()
+            symbol = listed[listing_done]
+            for month in months:
+                entry = None
+                if _known_from_listing(layout, month, symbol, listings[symbol], previous[month].get(symbol)):
+                    entry = _settle_locally(
+                        layout, month, symbol, stats[month], listings[symbol], previous[month][symbol],
+                        has_daily=symbol in daily_on_disk[month],
+                    )  # fmt: skip
+                if entry is None:  # not settled by the listing, or the file on disk no longer matches: ask
+                    pending.append(pool.submit(fetch, month, symbol))
+                    continue
+                with lock:
+                    results[month][symbol] = entry
+                    done += 1
             report()
         for future in as_completed(pending):
             future.result()
@@ -260,9 +268,10 @@ def fetch_months(
         report()
     for month in months:
         _confirm_all_absent(client, layout, month, results[month], stats[month], today or utc_today())
-    _mark_final_absences(results, previous)
+    _mark_final_absences(results, previous, today or utc_today())
     for month in months:
-        write_manifest(layout, month, results[month])
+        if results[month] != previous[month]:  # an unchanged month's manifest is not even re-encoded
+            write_manifest(layout, month, results[month])
     return results, stats
 
 
@@ -321,20 +330,25 @@ def _listed_key(client: BinanceClient, layout: Layout, symbol: str, month: Month
     return None
 
 
-def _mark_final_absences(results: dict[Month, dict[str, PairMonth]], previous: dict[Month, dict[str, PairMonth]]):
-    """An absence is final when it was final before, or when this run found a monthly archive of the pair for a
-    later month (Binance publishes a month's archive after the month: the earlier month was over)."""
+def _mark_final_absences(results: dict[Month, dict[str, PairMonth]], previous: dict[Month, dict[str, PairMonth]],
+                         today: date) -> None:  # fmt: skip
+    """An absence is final when it was final before, when this run found a monthly archive of the pair for a later
+    month (Binance publishes a month's archive after the month: the earlier month was over), or when the month
+    ended more than PUBLICATION_GRACE_DAYS ago (a pair delisted before it: its daily files would have been out the
+    next day, its monthly archive by mid-month). A final absence costs no request: later runs read the pair's
+    monthly listing, which they fetch anyway, and look again only if it shows an archive for the month."""
     latest_monthly: dict[str, Month] = {}  # per pair: the last month of this run with a monthly archive
     for month in sorted(results):
         for symbol, entry in results[month].items():
             if entry.status == OK and entry.source == "monthly":
                 latest_monthly[symbol] = month
     for month, entries in results.items():
+        long_over = month.next().first_day + timedelta(PUBLICATION_GRACE_DAYS) <= today
         for symbol, entry in entries.items():
             if entry.status == ABSENT:
                 before = previous.get(month, {}).get(symbol)
                 was_final = before is not None and before.status == ABSENT and before.final
-                entry.final = was_final or latest_monthly.get(symbol, month) > month
+                entry.final = was_final or long_over or latest_monthly.get(symbol, month) > month
 
 
 @dataclass
@@ -410,10 +424,10 @@ def _settle_locally(layout: Layout, month: Month, symbol: str, stats: FetchStats
     recorded = _recorded_monthly(layout, month, symbol, previous)
     dest = layout.raw_file(month, recorded.name)
     try:
-        if _sha256_file(dest) != recorded.sha256:
-            return None
-        size = dest.stat().st_size
+        sha, size = _sha256_file(dest)
     except OSError:
+        return None
+    if sha != recorded.sha256:
         return None
     if has_daily:
         _remove_daily_files(layout, month, symbol)
@@ -440,7 +454,9 @@ def _fetch_pair_month(client: BinanceClient, layout: Layout, month: Month, symbo
                     _remove_daily_files(layout, month, symbol)
                 stats.add(files_ok=1)
                 return PairMonth(symbol, OK, "monthly", [file])
-        days = _published_days(client, layout, month, symbol, stats) if _has_daily(layout) else []
+        final = previous is not None and previous.status == ABSENT and previous.final
+        # A final absence is only looked for as a monthly archive (just asked for: none), never in the daily folder.
+        days = _published_days(client, layout, month, symbol, stats) if _has_daily(layout) and not final else []
         known = {f.name: f for f in previous.files} if previous is not None else {}
         files = []
         for day in days:
@@ -497,9 +513,9 @@ def _ensure_file(client: BinanceClient, layout: Layout, month: Month, symbol: st
     the last manifest's files by name, whose counted data lines a kept file with the same sha256 keeps."""
     name = archive_name(symbol, archive_stem(layout), period)
     dest = layout.raw_file(month, name)
-    if dest.exists():
-        size = dest.stat().st_size
-        if _sha256_file(dest) == sha:
+    with suppress(FileNotFoundError):
+        on_disk, size = _sha256_file(dest)
+        if on_disk == sha:
             stats.add(files_skipped_cached=1)
             before = (known or {}).get(name)
             lines = before.data_lines if before is not None and before.sha256 == sha else None
@@ -533,6 +549,18 @@ def _remove_daily_files(layout: Layout, month: Month, symbol: str) -> None:
         path.unlink(missing_ok=True)
 
 
-def _sha256_file(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+def _sha256_file(path: Path) -> tuple[str, int]:
+    """The file's sha256 (hex) and size. A re-run hashes every archive on disk while its listings are on the
+    network: four system calls per file (open, fstat, one read, close), as each one lets the download threads take
+    the GIL and a busy one makes this thread wait to get it back."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        digest, chunk = hashlib.sha256(), min(size + 1, _HASH_CHUNK)  # small archives: one read, short = the end
+        while data := os.read(fd, chunk):
+            digest.update(data)
+            if len(data) < chunk:
+                break
+        return digest.hexdigest(), size
+    finally:
+        os.close(fd)
