@@ -78,11 +78,12 @@ def normalize_month(layout: Layout, month: Month) -> NormalizeResult:
     previous = read_csv_manifest(layout, month)
     pairs: dict[str, dict] = {}
     todo = []
+    on_disk: dict[str, int | None] = {}
     for symbol, entry in sorted(raw.items()):
         known = previous.get(symbol)
         current = known and known.get("format") == CSV_FORMAT and known.get("source_sha256") == entry.sha256
-        if current and layout.csv_file(month, symbol).exists():
-            pairs[symbol] = known
+        if current and (size := _size(layout.csv_file(month, symbol))) is not None:
+            pairs[symbol], on_disk[symbol] = known, size
         else:
             todo.append(entry)
     try:
@@ -96,8 +97,9 @@ def normalize_month(layout: Layout, month: Month) -> NormalizeResult:
     finally:
         # Record what is done even when a later pair fails, so the next run resumes instead of redoing.
         kept = {s: p for s, p in previous.items() if s in raw}
-        write_json(layout.csv_manifest(month),
-                   {"month": str(month), "interval": layout.interval, "pairs": {**kept, **pairs}})  # fmt: skip
+        if todo or len(kept) != len(previous) or not layout.csv_manifest(month).exists():  # else: as it is
+            write_json(layout.csv_manifest(month),
+                       {"month": str(month), "interval": layout.interval, "pairs": {**kept, **pairs}})  # fmt: skip
     folder = layout.csv_dir(month)
     for path in folder.iterdir() if folder.exists() else ():
         # Files of pairs gone from the month, and plain .csv files of the layer's earlier (uncompressed) format.
@@ -113,7 +115,7 @@ def normalize_month(layout: Layout, month: Month) -> NormalizeResult:
         bytes=sum(p["bytes"] for p in pairs.values()),
         seconds=round(time.perf_counter() - started, 3),
         per_symbol=pairs,
-        on_disk={s: _size(layout.csv_file(month, s)) for s in pairs},
+        on_disk={**on_disk, **{s: _size(layout.csv_file(month, s)) for s in pairs if s not in on_disk}},
     )
 
 
