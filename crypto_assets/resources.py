@@ -129,7 +129,7 @@ class SparkResource(LazyPySparkResource):
         (the study in the benchmark: parquet_candles 4.3 s against 4.8-5.0 s). A run of one asset has nothing to
         overlap it with: there the import would only compete with its own step (dataset_report's run took
         0.25-0.35 s against 0.1 s when it did)."""
-        run = context.dagster_run
+        run = context.run
         assets = len(run.asset_selection or ()) or len(run.step_keys_to_execute or ()) if run is not None else 0
         if self.remote and assets > 1:
             import_connect_client_in_background()
