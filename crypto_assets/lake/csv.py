@@ -78,7 +78,7 @@ def normalize_month(layout: Layout, month: Month) -> NormalizeResult:
     previous = read_csv_manifest(layout, month)
     pairs: dict[str, dict] = {}
     todo = []
-    on_disk: dict[str, int | None] = {}
+    on_disk: dict[str, int] = {}  # sizes of the CSVs kept as they are (the rebuilt ones are sized once written)
     for symbol, entry in sorted(raw.items()):
         known = previous.get(symbol)
         current = known and known.get("format") == CSV_FORMAT and known.get("source_sha256") == entry.sha256
@@ -115,7 +115,7 @@ def normalize_month(layout: Layout, month: Month) -> NormalizeResult:
         bytes=sum(p["bytes"] for p in pairs.values()),
         seconds=round(time.perf_counter() - started, 3),
         per_symbol=pairs,
-        on_disk={**on_disk, **{s: _size(layout.csv_file(month, s)) for s in pairs if s not in on_disk}},
+        on_disk={s: on_disk[s] if s in on_disk else _size(layout.csv_file(month, s)) for s in pairs},
     )
 
 
